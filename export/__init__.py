@@ -1,0 +1,1 @@
+"""Print-ready merchandise files: tee, sticker, mug."""

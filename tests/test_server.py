@@ -1,0 +1,53 @@
+"""The server skeleton through aiohttp's test client, and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from kiosk import __version__
+from kiosk.app import create_app
+from kiosk.cli import build_parser
+
+
+async def test_healthz_reports_version_device_and_models(aiohttp_client, settings) -> None:
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get("/healthz")
+    assert response.status == 200
+    body = await response.json()
+    assert body["version"] == __version__
+    assert body["device"] in {"cpu", "cuda"}
+    assert isinstance(body["bf16"], bool)
+    assert body["models"]["vgg19"] is True and body["models"]["u2netp"] is True
+    assert body["status"] == "ok"
+    assert (settings.data_dir / "stylebooth.sqlite3").is_file()
+
+
+async def test_start_page_is_served(aiohttp_client, settings) -> None:
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get("/")
+    assert response.status == 200
+    assert "StyleBooth" in await response.text()
+
+
+def test_cli_help_lists_every_subcommand() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk", "--help"], capture_output=True, text=True, check=True
+    )
+    names = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, sub in names.items():
+        assert name in done.stdout
+        assert sub.format_help()
+    assert {"serve", "models", "db"} <= set(names)
+
+
+def test_cli_reports_bad_config_in_one_line(tmp_path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = [")
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk", "--config", str(bad), "models", "status"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "not valid TOML" in done.stderr and "Traceback" not in done.stderr

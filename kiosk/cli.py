@@ -18,7 +18,7 @@ from kiosk.config import ConfigError, Settings, load_settings
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Modules that add subcommands, in the order --help lists them.
-COMMAND_MODULES = ("kiosk.commands", "render.cli", "export.cli")
+COMMAND_MODULES = ("kiosk.commands", "render.style_cli", "render.scene_cli", "export.cli")
 
 
 class CommandError(Exception):

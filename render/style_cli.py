@@ -1,0 +1,9 @@
+"""Subcommand: stylize."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Added by the style-engine work."""

@@ -19,6 +19,15 @@ MODEL_DIR = Path(os.environ.get("STYLEBOOTH_MODEL_DIR", REPO / "data" / "models"
 ARTIFACTS = REPO / "tests" / "artifacts"  # images the tests save for people to look at
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if not PEOPLE.is_dir():
+        pytest.exit(
+            f"the shared data kit is missing: {SHARED} (expected next to the checkout as "
+            "../shared/data, or set STYLEBOOTH_SHARED_DATA)",
+            returncode=4,
+        )
+
+
 @pytest.fixture(scope="session")
 def model_store() -> ModelStore:
     """The real, provisioned models (fetched on first use if `make` has not done it)."""

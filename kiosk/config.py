@@ -11,6 +11,14 @@ Environment variables (all optional):
     STYLEBOOTH_DEVICE          auto | cpu | cuda (auto)
     STYLEBOOTH_ADMIN_PASSWORD  password of the admin page (unset: admin page disabled)
     STYLEBOOTH_EVENT_NAME      shown on the attract screen
+    STYLEBOOTH_PUBLIC_URL      base URL phones reach the booth at, for QR codes (the booth's own)
+    STYLEBOOTH_MAX_UPLOAD_MB   largest photo upload in megabytes (20)
+    STYLEBOOTH_IDLE_TIMEOUT_S  seconds without a touch before the booth returns to attract (60)
+    STYLEBOOTH_COUNTDOWN_S     camera countdown seconds (3)
+    STYLEBOOTH_FAST_SIZE       long side of the instant (fast) picture in pixels (640)
+    STYLEBOOTH_HQ_SIZE         long side of the high-quality painting in pixels (512)
+    STYLEBOOTH_HQ_BUDGET_S     time budget of one HQ render; the best image so far is kept (90)
+    STYLEBOOTH_STALE_AFTER_S   a running job without a heartbeat for this long is requeued (30)
 """
 
 from __future__ import annotations
@@ -39,6 +47,14 @@ class Settings:
     device: str = "auto"
     admin_password: str | None = None
     event_name: str = "StyleBooth"
+    public_url: str | None = None
+    max_upload_mb: int = 20
+    idle_timeout_s: int = 60
+    countdown_s: int = 3
+    fast_size: int = 640
+    hq_size: int = 512
+    hq_budget_s: int = 90
+    stale_after_s: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,6 +92,14 @@ _TYPES: dict[str, type] = {
     "device": str,
     "admin_password": str,
     "event_name": str,
+    "public_url": str,
+    "max_upload_mb": int,
+    "idle_timeout_s": int,
+    "countdown_s": int,
+    "fast_size": int,
+    "hq_size": int,
+    "hq_budget_s": int,
+    "stale_after_s": int,
 }
 
 

@@ -8,7 +8,18 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -62,6 +73,8 @@ class Job(Base):
     """A render of a capture. Survives restarts: interrupted running jobs are requeued."""
 
     __tablename__ = "jobs"
+    # The worker's claim query: the oldest queued job of a lane (mode).
+    __table_args__ = (Index("ix_jobs_claim", "status", "mode", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id", ondelete="CASCADE"))
@@ -88,6 +101,8 @@ class Result(Base):
     """An image made from a capture: the fast picture, a preview, or the final HQ painting."""
 
     __tablename__ = "results"
+    # One current image of each kind per capture: a re-render replaces it.
+    __table_args__ = (UniqueConstraint("capture_id", "kind", name="uq_results_capture_kind"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id", ondelete="CASCADE"))

@@ -103,6 +103,22 @@ SPECS: dict[str, ModelSpec] = {
             description="rembg's u2netp person/salient-object segmentation",
         ),
         ModelSpec(
+            name="selfie",
+            filename="mediapipe/selfie_segmentation.tflite",
+            package="mediapipe==0.10.21",
+            member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+            md5="16db9d4b2d1b11a174af22cb5040817a",
+            description="MediaPipe selfie segmentation, general 256×256 (Apache-2.0)",
+        ),
+        ModelSpec(
+            name="selfie-landscape",
+            filename="mediapipe/selfie_segmentation_landscape.tflite",
+            package="mediapipe==0.10.21",
+            member="mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
+            md5="7ed7c3b64299722cb31c20008509fba6",
+            description="MediaPipe selfie segmentation, landscape 256×144 (Apache-2.0)",
+        ),
+        ModelSpec(
             name="magenta-predict",
             filename="fast/arbitrary_predict.onnx",
             package=None,

@@ -1,0 +1,101 @@
+"""Run every area's benchmark once, write benchmarks/results.json and the README table.
+
+Usage: ``python -m benchmarks.run [AREA ...]`` (default: all). Areas already measured keep
+their previous results in the JSON when only some are run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results.json"
+README = ROOT / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+AREAS = {
+    "style": "benchmarks.bench_style",
+    "cutout": "benchmarks.bench_cutout",
+    "export": "benchmarks.bench_export",
+    "booth": "benchmarks.bench_booth",
+}
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    from render.device import bf16_supported, pick_device
+
+    device = pick_device("auto")
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "bf16": bf16_supported(device),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["| area | metric | value | target |", "| --- | --- | --- | --- |"]
+    for area, result in results.get("areas", {}).items():
+        for row in result.get("rows", []):
+            value = f"{_fmt(row['value'])} {row.get('unit', '')}".strip()
+            lines.append(f"| {area} | {row['metric']} | {value} | {row.get('target', '')} |")
+    info = results.get("machine", {})
+    lines.append("")
+    lines.append(
+        f"Measured {info.get('date', '?')} on {info.get('device', '?')} "
+        f"({info.get('cpu_threads', '?')} threads, bf16 {info.get('bf16', '?')}), "
+        f"torch {info.get('torch', '?')}."
+    )
+    return "\n".join(lines)
+
+
+def write_readme(results: dict[str, Any]) -> None:
+    text = README.read_text()
+    block = f"{START}\n{table(results)}\n{END}"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n## Benchmarks\n\n`make bench` runs them all.\n\n" + block + "\n"
+    README.write_text(text)
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(AREAS)
+    unknown = set(chosen) - AREAS.keys()
+    if unknown:
+        print(f"unknown areas: {sorted(unknown)}; known: {list(AREAS)}", file=sys.stderr)
+        return 2
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"areas": {}}
+    results["machine"] = machine()
+    for area in chosen:
+        print(f"== {area}", flush=True)
+        started = time.perf_counter()
+        result = importlib.import_module(AREAS[area]).run()
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        results["areas"][area] = result
+        RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_readme(results)
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -2,40 +2,62 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from db.migrate import upgrade
 from db.session import make_engine, make_sessionmaker
+from kiosk import download, guest
+from kiosk.admin import create_admin_app
 from kiosk.config import Settings
+from kiosk.errors import json_errors
 from kiosk.health import healthz
-from kiosk.keys import MODELS, SESSIONS, SETTINGS
+from kiosk.keys import EXPORT_POOL, MODELS, SESSIONS, SETTINGS, SOCKETS
+from kiosk.orders import ExportPool
 from render.models import ModelStore
 
 BOOTH_UI = Path(__file__).resolve().parent.parent / "booth_ui"
 
 
 async def index(_request: web.Request) -> web.FileResponse:
-    return web.FileResponse(BOOTH_UI / "index.html")
+    return web.FileResponse(BOOTH_UI / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the booth app: migrate the database, wire routes, serve the booth UI."""
+def create_app(settings: Settings, *, start_worker: bool = False) -> web.Application:
+    """Build the booth app: migrate the database, wire the guest API, the admin API, the phone
+    download pages and the booth UI; with ``start_worker``, run the render worker process."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
 
-    app = web.Application(client_max_size=32 * 1024 * 1024)
+    app = web.Application(middlewares=[json_errors])
     app[SETTINGS] = settings
     app[MODELS] = ModelStore(settings.models)
     app[SESSIONS] = make_sessionmaker(engine)
+    app[SOCKETS] = weakref.WeakSet()
+    app[EXPORT_POOL] = ExportPool()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", index)
     app.router.add_static("/ui/", BOOTH_UI, name="ui")
+    app.add_routes(guest.routes)
+    app.add_routes(download.routes)
+    app.add_subapp("/admin/", create_admin_app())
 
-    async def dispose_engine(_app: web.Application) -> None:
+    if start_worker:
+        from kiosk.supervisor import worker_process
+
+        app.cleanup_ctx.append(worker_process)
+
+    async def close_sockets(app: web.Application) -> None:
+        for ws in list(app[SOCKETS]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+    async def dispose(app: web.Application) -> None:
+        app[EXPORT_POOL].shutdown()
         engine.dispose()
 
-    app.on_cleanup.append(dispose_engine)
+    app.on_shutdown.append(close_sockets)
+    app.on_cleanup.append(dispose)
     return app

@@ -1,0 +1,73 @@
+"""JSON errors for the API: ``{"error": "<message a person can read>", "code": "<slug>"}``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+log = logging.getLogger("stylebooth.server")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Raised by a handler; the middleware answers it as a JSON error."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": message, "code": code}, status=status, headers=headers)
+
+
+def _is_api(request: web.Request) -> bool:
+    return request.path.startswith(("/api/", "/admin/"))
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _is_api(request):
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "www-authenticate"}
+        return error_response(
+            exc.status,
+            CODES.get(exc.status, "error"),
+            message or f"{exc.reason.lower()}: {request.method} {request.path}",
+            headers,
+        )
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        if not _is_api(request):
+            raise
+        return error_response(
+            500, "internal", "something went wrong on the booth; please try again"
+        )

@@ -1,0 +1,75 @@
+"""Where a capture's files live in the data directory, and writing them safely.
+
+Every file of a capture sits in ``captures/<capture_id>/`` (easy to purge); the database
+stores paths relative to the data directory. Files are written to a temporary name and
+renamed into place, so a killed worker never leaves half an image, and the server never
+serves one. Routes never take a path from a URL: they look a row up by id and serve its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+PHOTO = "photo.jpg"
+MAX_PHOTO_SIDE = 3072  # the stored photo; renders and prints never need more
+
+
+def capture_dir(capture_id: str) -> Path:
+    """The capture's folder, relative to the data directory (ids are hex: no traversal)."""
+    if not capture_id.isalnum():
+        raise ValueError(f"not a capture id: {capture_id!r}")
+    return Path("captures") / capture_id
+
+
+def resolve(data_dir: Path, relative: str | Path) -> Path:
+    """The absolute path of a stored file; refuses anything outside the data directory."""
+    root = data_dir.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise ValueError(f"path outside the data directory: {relative}")
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
+    buffer = io.BytesIO()
+    if fmt == "JPEG":
+        image = image.convert("RGB")
+        options = {"quality": 92, "optimize": True, **options}
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def save_image(path: Path, image: Image.Image, fmt: str = "JPEG", **options: object) -> str:
+    """Write the image atomically; return the sha256 of the file."""
+    data = encode(image, fmt, **options)
+    write_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def fit(image: Image.Image, long_side: int) -> Image.Image:
+    """The image scaled down (never up) so its long side is at most ``long_side``."""
+    if max(image.size) <= long_side:
+        return image
+    scale = long_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)

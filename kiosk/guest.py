@@ -22,7 +22,6 @@ from kiosk.keys import EXPORT_POOL, SETTINGS, SOCKETS
 from kiosk.media import qr_png, scene_names, thumbnail
 from kiosk.orders import PRODUCT_NAMES, PRODUCTS, OrderError
 from kiosk.storage import MAX_PHOTO_SIDE, PHOTO, capture_dir, fit, resolve, save_image
-from kiosk.worker import job_options
 from render.images import ImageError, load_image
 from render.styles import STYLES
 
@@ -201,7 +200,7 @@ async def create_capture(request: web.Request) -> web.Response:
             size=size,
             style=style,
             scene=None if scene == "own" else scene,
-            options=job_options(settings),
+            options=jobs.job_options(settings),
         ),
     )
     url = f"/api/jobs/{job.id}"

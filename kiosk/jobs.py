@@ -25,6 +25,7 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from db.models import Capture, Job, JobStatus, Result, utcnow
+from kiosk.config import Settings
 
 FAST, HQ = "fast", "hq"
 LANES = (FAST, HQ)
@@ -54,6 +55,16 @@ def in_session(sessions: sessionmaker[Session], fn: Callable[..., T], *args: Any
 
 
 # --- creating ---------------------------------------------------------------------------
+
+
+def job_options(settings: Settings) -> dict[str, Any]:
+    """What a new job stores, so a restarted worker renders it exactly the same way."""
+    return {
+        "fast_size": settings.fast_size,
+        "hq_size": settings.hq_size,
+        "budget_s": settings.hq_budget_s,
+        "hq": dict(settings.extra.get("hq_options", {})),
+    }
 
 
 def create_capture(

@@ -1,4 +1,4 @@
-"""Subcommands for running the booth: serve, models, db."""
+"""Subcommands for running the booth: serve, worker, models, db."""
 
 from __future__ import annotations
 
@@ -12,7 +12,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="run the booth server (and its render worker)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1, or STYLEBOOTH_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8080, or STYLEBOOTH_PORT)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="do not start a render worker (run `stylebooth worker` separately)",
+    )
     serve.set_defaults(handler=serve_command)
+
+    worker = sub.add_parser(
+        "worker", help="run a render worker alone, against the same database as the server"
+    )
+    worker.set_defaults(handler=worker_command)
 
     models = sub.add_parser("models", help="fetch, verify and list the model files")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -44,9 +54,17 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     from kiosk.app import create_app
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
-    app = create_app(settings)
+    app = create_app(settings, start_worker=not args.no_worker)
     print(f"StyleBooth is running at {settings.url}", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+def worker_command(_args: argparse.Namespace, settings: Settings) -> int:
+    from kiosk.worker import main
+
+    print(f"StyleBooth render worker on {settings.db_url}", flush=True)
+    main(settings)
     return 0
 
 

@@ -262,27 +262,46 @@ def requeue_interrupted(
     """
     now = now or utcnow()
     cutoff = now - timedelta(seconds=stale_after)
-    touched = []
     with sessions.begin() as session:
-        running = session.scalars(select(Job).where(Job.status == JobStatus.running)).all()
-        for job in running:
-            if job.worker == exclude_worker:
-                continue
-            beat = aware(job.heartbeat_at) or aware(job.started_at)
-            if not (_process_gone(job.worker) or beat is None or beat < cutoff):
-                continue
-            if job.attempts >= MAX_ATTEMPTS:
-                job.status = JobStatus.failed
-                job.error = (
-                    f"the render was interrupted {job.attempts} times (its worker stopped); "
-                    "an operator can retry it"
+        running = session.execute(
+            select(Job.id, Job.worker, Job.heartbeat_at, Job.started_at, Job.attempts).where(
+                Job.status == JobStatus.running
+            )
+        ).all()
+    touched = []
+    for job_id, worker, heartbeat_at, started_at, attempts in running:
+        if worker == exclude_worker:
+            continue
+        beat = aware(heartbeat_at) or aware(started_at)
+        if not (beat is None or beat < cutoff or _process_gone(worker)):
+            continue
+        if attempts >= MAX_ATTEMPTS:
+            values: dict[str, Any] = {
+                "status": JobStatus.failed,
+                "finished_at": now,
+                "error": f"the render was interrupted {attempts} times (its worker stopped); "
+                "an operator can retry it",
+            }
+        else:
+            values = {"status": JobStatus.queued, "stage": "interrupted"}
+        with sessions.begin() as session:
+            # Compare-and-set: untouched if the job moved on since we looked (its worker
+            # beat after all, or another worker requeued and claimed it meanwhile).
+            changed = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.running,
+                    Job.worker == worker,
+                    Job.attempts == attempts,
+                    Job.heartbeat_at == heartbeat_at
+                    if heartbeat_at is not None
+                    else Job.heartbeat_at.is_(None),
                 )
-                job.finished_at = now
-            else:
-                job.status = JobStatus.queued
-                job.stage = "interrupted"
-            job.worker = None
-            touched.append(job.id)
+                .values(worker=None, **values)
+            )
+        if changed.rowcount == 1:
+            touched.append(job_id)
     return touched
 
 

@@ -1,0 +1,328 @@
+"""The render worker: a separate process that claims jobs from the database and paints them.
+
+``stylebooth serve`` starts one; ``stylebooth worker`` runs one alone against the same
+database URL. The models load once per process. Two lanes run as threads:
+
+* the **fast lane** takes ``fast`` jobs: cut-out, compose, the instant painting (written
+  first), then the composite the HQ render reuses;
+* the **HQ lane** takes ``hq`` jobs, one at a time per device (a file lock in the data
+  directory, so two workers on one machine never paint at once), and streams previews.
+
+While the fast lane works, the HQ render pauses between iterations, so a new guest's first
+picture never waits behind another guest's HQ painting. Progress, previews and results go
+to the database; a heartbeat thread keeps the worker's running jobs alive. Stopping (SIGTERM,
+Ctrl-C) puts an unfinished job back in the queue; a killed worker's jobs are requeued by the
+next worker that starts (or notices the missing heartbeat).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Capture, Job, JobStatus, Result
+from kiosk import jobs
+from kiosk.config import Settings
+from kiosk.painter import Painter
+from kiosk.storage import capture_dir, fit, resolve, save_image
+from render.images import ImageError, load_image
+
+log = logging.getLogger("stylebooth.worker")
+
+FAST_POLL_S = 0.05  # the first picture's latency budget is tight: poll often (cheap query)
+HQ_POLL_S = 0.25
+HEARTBEAT_S = 2.0
+RECOVERY_S = 5.0
+PROGRESS_EVERY_S = 0.5
+
+
+class DeviceLock:
+    """One HQ render at a time per device, across every worker process on this machine."""
+
+    def __init__(self, data_dir: Path, device: str) -> None:
+        path = data_dir / "locks" / f"hq-{device}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a")
+
+    def try_acquire(self) -> bool:
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, worker_id: str | None = None) -> None:
+        from db.session import make_engine, make_sessionmaker
+
+        self.settings = settings
+        self.worker_id = worker_id or jobs.this_worker_id()
+        self.engine = make_engine(settings.db_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.stopping = threading.Event()
+        self.fast_busy = threading.Event()
+        self.painter: Painter | None = None
+
+    # --- the process ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Load the models, recover interrupted jobs, work until ``stop()``."""
+        from db.migrate import upgrade
+
+        upgrade(self.settings.db_url)
+        started = time.perf_counter()
+        self.painter = Painter(self.settings.models, self.settings.device)
+        self.painter.warm_up()
+        device = str(self.painter.engine.device) if hasattr(self.painter.engine, "device") else ""
+        self.device_lock = DeviceLock(self.settings.data_dir, device.replace(":", "") or "cpu")
+        log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
+        self._recover()
+        lanes = [
+            threading.Thread(target=self._lane, args=(jobs.FAST,), name="fast-lane"),
+            threading.Thread(target=self._lane, args=(jobs.HQ,), name="hq-lane"),
+        ]
+        for lane in lanes:
+            lane.start()
+        last_recovery = time.monotonic()
+        try:
+            while not self.stopping.wait(HEARTBEAT_S):
+                jobs.heartbeat(self.sessions, self.worker_id)
+                if time.monotonic() - last_recovery > RECOVERY_S:
+                    self._recover()
+                    last_recovery = time.monotonic()
+        finally:
+            self.stopping.set()
+            for lane in lanes:
+                lane.join()
+            self.engine.dispose()
+            log.info("worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _recover(self) -> None:
+        requeued = jobs.requeue_interrupted(
+            self.sessions,
+            stale_after=self.settings.stale_after_s,
+            exclude_worker=self.worker_id,
+        )
+        if requeued:
+            log.info("requeued interrupted jobs: %s", ", ".join(requeued))
+
+    def _lane(self, mode: str) -> None:
+        poll = FAST_POLL_S if mode == jobs.FAST else HQ_POLL_S
+        run = self._run_fast if mode == jobs.FAST else self._run_hq
+        while not self.stopping.is_set():
+            try:
+                if mode == jobs.HQ and not self.device_lock.try_acquire():
+                    self.stopping.wait(poll)
+                    continue
+                try:
+                    job_id = jobs.claim(self.sessions, mode, self.worker_id)
+                    if job_id is not None:
+                        self._run(job_id, run)
+                finally:
+                    if mode == jobs.HQ:
+                        self.device_lock.release()
+            except Exception:  # the database went away for a moment: keep the lane alive
+                log.exception("%s lane", mode)
+                job_id = None
+            if job_id is None:
+                self.stopping.wait(poll)
+
+    def _run(self, job_id: str, run: Callable[[Job, Capture], dict[str, float] | None]) -> None:
+        with self.sessions.begin() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            capture = job.capture
+            session.expunge_all()
+        log.info("job %s (%s) for capture %s: started", job.id, job.mode, capture.id)
+        try:
+            timings = run(job, capture)
+        except Exception as exc:
+            log.exception("job %s failed", job.id)
+            jobs.finish(self.sessions, job.id, JobStatus.failed, error=failure_message(exc))
+            return
+        if timings is None:  # stopping: back to the queue, another run finishes it
+            jobs.release(self.sessions, job.id)
+            log.info("job %s: interrupted, requeued", job.id)
+            return
+        jobs.finish(self.sessions, job.id, JobStatus.done, timings=timings)
+        log.info("job %s: done %s", job.id, {k: round(v, 2) for k, v in timings.items()})
+
+    # --- the two kinds of job --------------------------------------------------------------
+
+    def _save(
+        self,
+        capture: Capture,
+        job: Job | None,
+        kind: str,
+        image: Image.Image,
+        fmt: str = "JPEG",
+        **options: Any,
+    ) -> None:
+        suffix = {"JPEG": "jpg", "PNG": "png"}[fmt]
+        relative = capture_dir(capture.id) / f"{kind}.{suffix}"
+        sha = save_image(resolve(self.settings.data_dir, relative), image, fmt, **options)
+        with self.sessions.begin() as session:
+            jobs.save_result(
+                session,
+                capture_id=capture.id,
+                job_id=job.id if job else None,
+                kind=kind,
+                path=str(relative),
+                size=image.size,
+                sha256=sha,
+            )
+
+    def _run_fast(self, job: Job, capture: Capture) -> dict[str, float]:
+        assert self.painter is not None
+        self.fast_busy.set()
+        try:
+            started = time.perf_counter()
+            jobs.report(self.sessions, job.id, stage="cutout", progress=0.1)
+            photo = load_image(resolve(self.settings.data_dir, capture.photo_path))
+            size = max(job.options.get("fast_size", 640), job.options.get("hq_size", 512))
+            painted = self.painter.fast(photo, capture.style, capture.scene, size)
+            fast_size = job.options.get("fast_size", 640)
+            self._save(capture, job, "fast", fit(painted.painting, fast_size))
+            timings = {**painted.prepared.timings, "first_picture": time.perf_counter() - started}
+        finally:
+            self.fast_busy.clear()
+        # For the HQ render (it reuses the composite) and for print exports (people mask).
+        prepared = painted.prepared
+        self._save(capture, job, "composite", prepared.composite, "PNG", compress_level=1)
+        if prepared.alpha is not None:
+            self._save(capture, job, "alpha", prepared.alpha.convert("L"), "PNG")
+        timings["total"] = time.perf_counter() - started
+        return timings
+
+    def _composite_of(self, capture: Capture, size: int) -> Image.Image:
+        """The composite the fast job left, or a new one when it is missing or too small."""
+        with self.sessions.begin() as session:
+            path = session.scalar(
+                select(Result.path).where(
+                    Result.capture_id == capture.id, Result.kind == "composite"
+                )
+            )
+        if path is not None:
+            try:
+                composite = load_image(resolve(self.settings.data_dir, path))
+                if max(composite.size) >= size:
+                    return composite
+            except ImageError:
+                log.warning("capture %s: composite unreadable, making it again", capture.id)
+        assert self.painter is not None
+        photo = load_image(resolve(self.settings.data_dir, capture.photo_path))
+        painted = self.painter.fast(photo, capture.style, capture.scene, size)
+        self._save(capture, None, "composite", painted.prepared.composite, "PNG", compress_level=1)
+        return painted.prepared.composite
+
+    def _run_hq(self, job: Job, capture: Capture) -> dict[str, float] | None:
+        assert self.painter is not None
+        started = time.perf_counter()
+        size = job.options.get("hq_size", 512)
+        jobs.report(self.sessions, job.id, stage="compose", progress=0.0)
+        composite = self._composite_of(capture, size)
+        jobs.report(self.sessions, job.id, stage="painting", progress=0.02)
+        tracker = HQTracker(self, job, capture)
+        painting = self.painter.hq(
+            composite,
+            capture.style,
+            size=size,
+            budget=job.options.get("budget_s"),
+            progress=tracker.on_progress,
+            cancel=tracker.should_stop,
+            options=job.options.get("hq", {}),
+        )
+        if self.stopping.is_set():
+            return None
+        if tracker.cancelled():
+            return {"hq": time.perf_counter() - started}
+        jobs.report(self.sessions, job.id, stage="saving", progress=0.99)
+        self._save(capture, job, "master", painting, "PNG")
+        self._save(capture, job, "final", painting, "JPEG", quality=93)
+        return {"hq": time.perf_counter() - started, "paused_for_fast": tracker.paused}
+
+
+class HQTracker:
+    """The HQ render's progress callback and cancel check."""
+
+    def __init__(self, worker: Worker, job: Job, capture: Capture) -> None:
+        self.worker, self.job, self.capture = worker, job, capture
+        self.last_report = 0.0
+        self.last_check = 0.0
+        self.status: JobStatus | None = JobStatus.running
+        self.paused = 0.0
+
+    def on_progress(self, step: Any) -> None:
+        now = time.monotonic()
+        fraction = progress_fraction(step)
+        if getattr(step, "preview", None) is not None:
+            self.worker._save(self.capture, self.job, "preview", step.preview, quality=85)
+            self.last_report = 0.0
+        if now - self.last_report >= PROGRESS_EVERY_S:
+            jobs.report(self.worker.sessions, self.job.id, progress=0.02 + 0.96 * fraction)
+            self.last_report = now
+        # Give the CPU to a new guest's instant picture.
+        pause_started = time.perf_counter()
+        while self.worker.fast_busy.is_set() and not self.worker.stopping.is_set():
+            time.sleep(0.01)
+        self.paused += time.perf_counter() - pause_started
+
+    def cancelled(self) -> bool:
+        now = time.monotonic()
+        if now - self.last_check >= 1.0:
+            self.status = jobs.status_of(self.worker.sessions, self.job.id)
+            self.last_check = now
+        return self.status != JobStatus.running
+
+    def should_stop(self) -> bool:
+        return self.worker.stopping.is_set() or self.cancelled()
+
+
+def progress_fraction(step: Any) -> float:
+    """0..1 over all scales from a ``StyleProgress`` (scale and iteration count from 0)."""
+    scales = max(1, int(getattr(step, "scales", 1) or 1))
+    iterations = max(1, int(getattr(step, "iterations", 1) or 1))
+    scale = min(scales - 1, max(0, int(getattr(step, "scale", 0))))
+    iteration = min(iterations, max(0, int(getattr(step, "iteration", 0))))
+    return min(1.0, (scale + iteration / iterations) / scales)
+
+
+def failure_message(exc: Exception) -> str:
+    """What the guest and the operator read when a render fails."""
+    from render.models import ModelUnavailable
+
+    if isinstance(exc, (ImageError, ModelUnavailable)):
+        return str(exc)
+    return f"the painting could not be made ({type(exc).__name__}: {exc})"
+
+
+def main(settings: Settings) -> None:
+    """Entry point of the worker process (``stylebooth worker``, or spawned by ``serve``)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    worker = Worker(settings)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("worker %s: %s, stopping", worker.worker_id, signal.Signals(signum).name)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run()

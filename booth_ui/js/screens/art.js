@@ -1,0 +1,195 @@
+// The painting appears (render), then the result: QR code to take it home, merch orders.
+// Both states share one screen so the picture stays put while the panel slides in.
+
+import { placeOrder, submitCapture, watchJob } from "../api.js";
+import { $, el, fitFrame, icon, preload, sleep } from "../dom.js";
+import { t } from "../strings.js";
+
+const PRODUCT_ICONS = {
+  tee: ["M8 3l-5 3 2 4 3-1.5V21h8V8.5L19 10l2-4-5-3c-.5 1.5-2 2.5-4 2.5S8.5 4.5 8 3z"],
+  sticker: ["M4 4h16v9l-7 7H4z", "M13 20v-7h7"],
+  mug: ["M4 6h12v11a3 3 0 0 1-3 3H7a3 3 0 0 1-3-3z", "M16 9h2a3 3 0 0 1 0 6h-2"],
+};
+const FALLBACK_ICON = ["M5 7h14v13H5z", "M9 7a3 3 0 0 1 6 0"];
+
+/** Two stacked <img> layers: a new picture decodes in the back, then fades over the old. */
+class ArtFrame {
+  constructor(root) {
+    this.root = root;
+    this.layers = [...root.querySelectorAll(".art-layer")];
+    this.front = 0;
+    this.wanted = null;
+  }
+
+  clear() {
+    this.wanted = null;
+    for (const layer of this.layers) {
+      layer.classList.remove("is-front");
+      layer.removeAttribute("src");
+    }
+    delete this.root.dataset.kind;
+  }
+
+  async show(url, kind) {
+    if (!url || url === this.wanted) return;
+    this.wanted = url;
+    let image;
+    try {
+      image = await preload(url);
+    } catch {
+      return; // a preview that failed to load: the next one will come
+    }
+    if (this.wanted !== url) return; // a newer picture overtook this one
+    fitFrame(this.root, image);
+    const back = this.layers[1 - this.front];
+    back.src = url;
+    back.classList.add("is-front");
+    this.layers[this.front].classList.remove("is-front");
+    this.front = 1 - this.front;
+    this.root.dataset.kind = kind;
+  }
+}
+
+function withVersion(url, version) {
+  const versioned = new URL(url, location.href);
+  versioned.searchParams.set("v", version);
+  return versioned.pathname + versioned.search;
+}
+
+export function artStates(booth) {
+  const screen = $("#art");
+  const frame = new ArtFrame($("#art-frame"));
+  const title = $("#art-title");
+  const status = $("#art-status");
+  const bar = $("#art-progress");
+  const setProgress = (value) => {
+    bar.style.transform = `scaleX(${Math.max(0, Math.min(1, value))})`;
+  };
+
+  function describe(job) {
+    if (job.status === "queued") {
+      if (job.queue_position > 1) return t("render.queued_many", { n: job.queue_position });
+      if (job.queue_position === 1) return t("render.queued_one");
+      return t("render.next");
+    }
+    if (job.status === "done") return t("render.done");
+    return job.fast_url ? t("render.refining") : t("render.title");
+  }
+
+  const render = {
+    screen: "art",
+    step: "result",
+    idle: false, // the guest is watching; the idle clock starts again at the result
+    async enter(_data, signal) {
+      const { session } = booth;
+      screen.dataset.phase = "render";
+      title.textContent = t("render.title");
+      status.textContent = t("render.sending");
+      setProgress(0);
+      frame.clear();
+      frame.show(session.photoUrl, "photo");
+
+      if (!session.capture) {
+        try {
+          session.capture = await submitCapture({
+            photo: session.photo,
+            filename: session.filename,
+            style: session.style,
+            scene: session.scene,
+            source: session.source,
+          });
+        } catch (error) {
+          if (signal.aborted) return;
+          // A refused photo needs another photo; anything else may be tried again as is.
+          const retry = error.isBadInput ? () => booth.machine.go("camera") : () => booth.machine.go("render");
+          booth.machine.fail(error, retry);
+          return;
+        }
+        if (signal.aborted) return;
+      }
+
+      let version = 0;
+      const update = async (job) => {
+        if (signal.aborted) return;
+        session.job = job;
+        status.textContent = describe(job);
+        screen.dataset.jobStatus = job.status;
+        setProgress(job.status === "done" ? 1 : job.progress || 0);
+        if (job.status === "failed" || job.status === "cancelled") {
+          session.capture = null; // "try again" sends the same photo as a new capture
+          booth.machine.fail(new Error(job.error || t("error.render_failed")), () =>
+            booth.machine.go("render"),
+          );
+          return;
+        }
+        if (job.final_url) frame.show(job.final_url, "final");
+        else if (job.preview_url) frame.show(withVersion(job.preview_url, ++version), "preview");
+        else if (job.fast_url) frame.show(job.fast_url, "fast");
+        if (job.status === "done") {
+          await sleep(1400); // a moment to admire it before the panel slides in
+          if (!signal.aborted) booth.machine.go("result", { job });
+        }
+      };
+      const watcher = watchJob(session.capture, update, (error) => {
+        if (signal.aborted) return;
+        session.capture = null;
+        booth.machine.fail(error, () => booth.machine.go("render"));
+      });
+      signal.addEventListener("abort", () => watcher.stop());
+    },
+  };
+
+  function orderButton(product, signal) {
+    const note = $("#order-status");
+    const label = el("span", {}, product.title);
+    const button = el(
+      "button",
+      { class: "order", type: "button", dataset: { product: product.name } },
+      icon(...(PRODUCT_ICONS[product.name] ?? FALLBACK_ICON)),
+      label,
+    );
+    button.addEventListener(
+      "click",
+      async () => {
+        button.disabled = true;
+        button.dataset.state = "busy";
+        note.dataset.tone = "info";
+        note.textContent = t("result.ordering");
+        try {
+          await placeOrder(booth.session.capture.capture_id, product.name, {});
+          if (signal.aborted) return;
+          button.dataset.state = "done";
+          note.dataset.tone = "ok";
+          note.textContent = t("result.ordered", { product: product.title });
+        } catch (error) {
+          if (signal.aborted) return;
+          button.disabled = false;
+          button.dataset.state = "failed";
+          note.dataset.tone = "error";
+          note.textContent = t("result.order_failed", { error: booth.describe(error) });
+        }
+      },
+      { signal },
+    );
+    return button;
+  }
+
+  const result = {
+    screen: "art",
+    step: "result",
+    enter({ job }, signal) {
+      screen.dataset.phase = "result";
+      title.textContent = t("result.title");
+      const style = booth.config.styles.find((item) => item.name === booth.session.style);
+      status.textContent = style ? t("result.after", style) : "";
+      if (job?.final_url) frame.show(job.final_url, "final");
+      $("#qr").src = job?.qr_url ?? "";
+      $("#order-status").textContent = "";
+      $("#orders").replaceChildren(...booth.config.products.map((product) => orderButton(product, signal)));
+      $("#again").addEventListener("click", () => booth.machine.go("style"), { signal });
+      $("#done").addEventListener("click", () => booth.machine.go("attract"), { signal });
+    },
+  };
+
+  return { render, result };
+}

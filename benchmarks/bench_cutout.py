@@ -1,0 +1,147 @@
+"""Cut-out quality and speed: IoU against the reference masks, time at 1280×720, compose time.
+
+Run alone: ``python -m benchmarks.bench_cutout``. The CPU may be shared, so the variants are
+timed interleaved in one run (medians), which keeps their ratios honest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
+PEOPLE = SHARED / "people"
+MODEL_DIR = Path(os.environ.get("STYLEBOOTH_MODEL_DIR", ROOT / "data" / "models"))
+FRAME = (1280, 720)
+REPEATS = 7
+
+
+def _iou(alpha: np.ndarray, reference: np.ndarray) -> float:
+    ours, theirs = alpha >= 128, reference >= 128
+    return float((ours & theirs).sum() / (ours | theirs).sum())
+
+
+def _median_ms(functions: dict[str, Callable[[], object]]) -> dict[str, float]:
+    for function in functions.values():
+        function()  # warm up: sessions, caches
+    samples: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(REPEATS):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: round(statistics.median(values), 1) for name, values in samples.items()}
+
+
+def run() -> dict[str, Any]:
+    from render.compose import compose
+    from render.cutout import cut_out
+    from render.models import ModelStore
+    from render.scenes import load_scene
+    from render.segment import selfie_probability, u2netp_mask
+
+    store = ModelStore(MODEL_DIR)
+    for name in ("u2netp", "selfie", "selfie-landscape"):
+        store.ensure(name)
+    model_dir = str(store.root)
+    photos = sorted(p for p in PEOPLE.iterdir() if not p.stem.endswith("_mask"))
+    variants: dict[str, Callable[[Image.Image], np.ndarray]] = {
+        "u2netp alone (rembg)": lambda im: u2netp_mask(im, model_dir),
+        "MediaPipe selfie ensemble, raw": lambda im: (
+            selfie_probability(np.asarray(im), model_dir) * 255
+        ),
+        "cut_out (default)": lambda im: np.asarray(cut_out(im, model_dir=model_dir).alpha),
+        "cut_out(use_u2netp=True)": lambda im: np.asarray(
+            cut_out(im, model_dir=model_dir, use_u2netp=True).alpha
+        ),
+    }
+    iou: dict[str, dict[str, float]] = {}
+    for variant, mask_of in variants.items():
+        iou[variant] = {}
+        for photo in photos:
+            image = Image.open(photo).convert("RGB")
+            reference = np.asarray(Image.open(PEOPLE / f"{photo.stem}_mask.png").convert("L"))
+            iou[variant][photo.name] = round(_iou(mask_of(image), reference), 4)
+        iou[variant]["mean"] = round(float(np.mean(list(iou[variant].values()))), 4)
+
+    frame = Image.open(PEOPLE / "booth_group.jpg").convert("RGB").resize(FRAME)
+    cutout = cut_out(frame, model_dir=model_dir)
+    scene = load_scene("tubingen")
+    studio = load_scene("studio_grey", size=FRAME)
+    ms = _median_ms(
+        {
+            "cutout": lambda: cut_out(frame, model_dir=model_dir),
+            "cutout_u2netp": lambda: cut_out(frame, model_dir=model_dir, use_u2netp=True),
+            "compose": lambda: compose(cutout, scene, size=FRAME),
+            "compose_shadow": lambda: compose(cutout, studio, size=FRAME, shadow=0.45),
+        }
+    )
+    default = iou["cut_out (default)"]
+    rows = [
+        {"metric": f"IoU {name}", "value": value, "target": "≥ 0.93 mean"}
+        for name, value in default.items()
+        if name != "mean"
+    ]
+    rows += [
+        {"metric": "IoU mean", "value": default["mean"], "target": "≥ 0.93"},
+        {"metric": "cut-out 1280×720", "value": ms["cutout"], "unit": "ms", "target": "≤ 300"},
+        {"metric": "compose 1280×720", "value": ms["compose"], "unit": "ms", "target": "≤ 100"},
+        {
+            "metric": "IoU mean, with u2netp",
+            "value": iou["cut_out(use_u2netp=True)"]["mean"],
+            "target": "(option)",
+        },
+        {
+            "metric": "cut-out 1280×720, with u2netp",
+            "value": ms["cutout_u2netp"],
+            "unit": "ms",
+            "target": "(option)",
+        },
+    ]
+    return {
+        "iou": iou,
+        "iou_mean": default["mean"],
+        "cutout_ms": ms["cutout"],
+        "compose_ms": ms["compose"],
+        "timings_ms": ms,
+        "frame": f"{FRAME[0]}×{FRAME[1]}",
+        "repeats": REPEATS,
+        "rows": rows,
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    names = [n for n in next(iter(result["iou"].values())) if n != "mean"]
+    lines = [
+        "| segmentation | " + " | ".join(names) + " | mean |",
+        "| --- |" + " --- |" * (len(names) + 1),
+    ]
+    for variant, scores in result["iou"].items():
+        cells = " | ".join(f"{scores[n]:.3f}" for n in [*names, "mean"])
+        lines.append(f"| {variant} | {cells} |")
+    ms = result["timings_ms"]
+    lines += [
+        "",
+        f"| at {result['frame']} (median of {result['repeats']}) | ms | target |",
+        "| --- | --- | --- |",
+        f"| cut-out (default) | {ms['cutout']:.0f} | ≤ 300 |",
+        f"| cut-out with u2netp | {ms['cutout_u2netp']:.0f} | (option) |",
+        f"| compose | {ms['compose']:.0f} | ≤ 100 |",
+        f"| compose with soft shadow | {ms['compose_shadow']:.0f} | ≤ 100 |",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    outcome = run()
+    print(json.dumps({k: v for k, v in outcome.items() if k != "rows"}, indent=2))
+    print(table(outcome))

@@ -1,1 +1,27 @@
-"""Print-ready merchandise files: tee, sticker, mug."""
+"""Print-ready merchandise files: tee, sticker, mug.
+
+    from export import export_product, preflight
+
+Both are imported on first use, so ``stylebooth --help`` (which imports ``export.cli``) does
+not load the imaging and PDF libraries.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_API = {
+    "export_product": "export.api",
+    "ExportResult": "export.api",
+    "preflight": "export.checks",
+    "PreflightReport": "export.checks",
+    "ExportError": "export.specs",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'export' has no attribute {name!r}")
+    return getattr(import_module(_API[name]), name)

@@ -62,7 +62,7 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(path: Path) -> int:
-    from export.preflight import preflight
+    from export.checks import preflight
 
     report = preflight(path)
     for name, value in report.facts.items():

@@ -124,10 +124,18 @@ def load_photo(ctx: RenderContext) -> None:
 
 
 def cut_out_people(ctx: RenderContext) -> None:
-    """The people and their mask; for "own" too, where the mask is all that is used."""
+    """The people and their mask; for "own" too, where the mask is all that is used. A photo
+    larger than the output is cut out at the size it will be used at (a camera's 1080p for a
+    640 px painting: 5× less work)."""
+    assert ctx.photo is not None
     options = _options_for(cut_out, ctx.request.options)
     options.pop("model_dir", None)
-    ctx.cutout = cut_out(ctx.photo, model_dir=ctx.model_dir, **options)  # type: ignore[arg-type]
+    scale = float(ctx.request.options.get("scale", 1.0))
+    needed = round(ctx.request.size * max(1.0, scale))
+    photo = ctx.photo
+    if max(photo.size) > needed:
+        photo = photo.resize(frame_size(photo.size, needed), Image.Resampling.LANCZOS)
+    ctx.cutout = cut_out(photo, model_dir=ctx.model_dir, **options)
 
 
 def compose_scene(ctx: RenderContext) -> None:

@@ -52,7 +52,7 @@ def cut_out(
     eps: float = 1e-3,
     matting: bool = False,
     contrast: tuple[float, float] = (0.1, 0.9),
-    despeckle: float = 0.006,
+    despeckle: float = 0.01,
     feather: float = 0.0,
     decontaminate: bool = True,
 ) -> Cutout:

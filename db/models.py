@@ -62,6 +62,7 @@ class Capture(Base):
     style: Mapped[str] = mapped_column(String(128))
     scene: Mapped[str | None] = mapped_column(String(128))  # None: keep own background
     token: Mapped[str] = mapped_column(String(64), unique=True, index=True, default=new_token)
+    person_found: Mapped[bool | None]  # None until the cut-out ran; False: own background kept
 
     jobs: Mapped[list[Job]] = relationship(back_populates="capture", cascade="all, delete-orphan")
     results: Mapped[list[Result]] = relationship(

@@ -364,6 +364,7 @@ def describe(session: Session, job_id: str, links: Links) -> dict[str, Any] | No
         "mode": job.mode,
         "style": capture.style,
         "scene": capture.scene or "own",
+        "person_found": capture.person_found,
         "status": job.status.value,
         "stage": stage,
         "progress": round(job.progress, 4),

@@ -1,7 +1,8 @@
-"""The worker's models, loaded once per process: cut-out, compose and both painting modes.
+"""The worker's models, loaded once per process, and its two uses of the render pipeline.
 
-A thin adapter over ``render.pipeline`` (capture → cut-out → compose → stylize) and
-``render.stylize.StyleEngine``; the worker calls nothing else of the render package.
+``render.pipeline`` does the work (photo → cut-out → compose → stylize). The worker prepares
+the composite once, paints it fast at once, keeps the composite, and later paints the same
+composite in high quality.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from render.styles import style_preset
+from render.pipeline import RenderContext, RenderRequest, paint, prepare
+from render.scenes import OWN, list_scenes
 
 
 @dataclass
@@ -21,15 +23,9 @@ class Prepared:
     """The guest on their scene, ready to be painted (fast now, HQ later)."""
 
     composite: Image.Image
-    alpha: Image.Image | None
+    alpha: Image.Image
     person_found: bool
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Painted:
-    painting: Image.Image
-    prepared: Prepared
 
 
 class Painter:
@@ -39,52 +35,64 @@ class Painter:
         self.model_dir = Path(model_dir)
         self.engine = StyleEngine(self.model_dir, device=device)
 
-    def fast(self, photo: Image.Image, style: str, scene: str | None, size: int) -> Painted:
-        """Cut-out, compose and the instant painting, in one pass of the pipeline."""
-        from render.pipeline import RenderRequest, render
+    def prepare(self, photo: Image.Image, style: str, scene: str | None, size: int) -> Prepared:
+        """Cut-out and compose: the guest on their scene, long side ``size``."""
+        request = RenderRequest(photo=photo, style=style, scene=scene or OWN, size=size)
+        ctx = prepare(request, model_dir=self.model_dir)
+        assert ctx.composite is not None and ctx.alpha is not None
+        return Prepared(ctx.composite, ctx.alpha, ctx.person_found, dict(ctx.timings))
 
+    def fast(self, prepared: Prepared, style: str, size: int) -> Image.Image:
+        """The instant painting of a composite, long side ``size``."""
+        return self._paint(prepared, style, mode="fast", size=size)
+
+    def _paint(
+        self,
+        prepared: Prepared,
+        style: str,
+        *,
+        mode: str,
+        size: int,
+        progress: Callable[[Any], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Image.Image:
         request = RenderRequest(
-            photo=photo,
-            style=str(style_preset(style).path),
-            scene=scene or "own",
-            mode="fast",
-            size=size,
-            options={},
+            photo=prepared.composite, style=style, mode=mode, size=size, options=options or {}
         )
-        out = render(request, engine=self.engine, model_dir=self.model_dir)
-        prepared = Prepared(out.composite, out.alpha, out.person_found, dict(out.timings))
-        return Painted(out.painting, prepared)
+        ctx = RenderContext(
+            request=request,
+            model_dir=self.model_dir,
+            composite=prepared.composite,
+            alpha=prepared.alpha,
+        )
+        return paint(ctx, engine=self.engine, progress=progress, cancel=cancel).painting
 
     def hq(
         self,
-        composite: Image.Image,
+        prepared: Prepared,
         style: str,
         *,
         size: int,
-        budget: float | None,
         progress: Callable[[Any], None] | None,
         cancel: Callable[[], bool] | None,
         options: dict[str, Any],
     ) -> Image.Image:
-        """The high-quality painting of an existing composite."""
-        return self.engine.stylize(
-            composite,
-            style_preset(style).path,
-            size=size,
+        """The high-quality painting of a composite made earlier (``options``: the style
+        engine's, such as ``budget``)."""
+        return self._paint(
+            prepared,
+            style,
             mode="hq",
+            size=size,
             progress=progress,
             cancel=cancel,
-            budget=budget,
-            **options,
+            options=options,
         )
 
-    def warm_up(self) -> None:
-        """Open every session now, so the first guest does not pay for it."""
-        photo = Image.new("RGB", (96, 64), (128, 110, 90))
-        self.fast(photo, next(iter(_styles())), None, 64)
-
-
-def _styles() -> list[str]:
-    from render.styles import STYLES
-
-    return list(STYLES)
+    def warm_up(self, style: str) -> None:
+        """Open every session now (cut-out, compose, fast painting), so the first guest does
+        not pay for it."""
+        photo = Image.new("RGB", (160, 120), (128, 110, 90))
+        scene = next(s.name for s in list_scenes() if s.name != OWN)
+        self.fast(self.prepare(photo, style, scene, 128), style, 128)

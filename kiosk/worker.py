@@ -27,15 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Capture, Job, JobStatus, Result
 from kiosk import jobs
 from kiosk.config import Settings
-from kiosk.painter import Painter
-from kiosk.storage import capture_dir, fit, resolve, save_image
+from kiosk.painter import Painter, Prepared
+from kiosk.storage import capture_dir, resolve, save_image
 from render.images import ImageError, load_image
+from render.pipeline import RenderCancelled
+from render.styles import STYLES
 
 log = logging.getLogger("stylebooth.worker")
 
@@ -86,9 +88,9 @@ class Worker:
         upgrade(self.settings.db_url)
         started = time.perf_counter()
         self.painter = Painter(self.settings.models, self.settings.device)
-        self.painter.warm_up()
-        device = str(self.painter.engine.device) if hasattr(self.painter.engine, "device") else ""
-        self.device_lock = DeviceLock(self.settings.data_dir, device.replace(":", "") or "cpu")
+        self.painter.warm_up(next(iter(STYLES)))
+        device = str(self.painter.engine.device).replace(":", "")
+        self.device_lock = DeviceLock(self.settings.data_dir, device)
         log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
         self._recover()
         lanes = [
@@ -191,67 +193,85 @@ class Worker:
 
     def _run_fast(self, job: Job, capture: Capture) -> dict[str, float]:
         assert self.painter is not None
+        options = job.options
+        started = time.perf_counter()
         self.fast_busy.set()
         try:
-            started = time.perf_counter()
             jobs.report(self.sessions, job.id, stage="cutout", progress=0.1)
             photo = load_image(resolve(self.settings.data_dir, capture.photo_path))
-            size = max(job.options.get("fast_size", 640), job.options.get("hq_size", 512))
-            painted = self.painter.fast(photo, capture.style, capture.scene, size)
-            fast_size = job.options.get("fast_size", 640)
-            self._save(capture, job, "fast", fit(painted.painting, fast_size))
-            timings = {**painted.prepared.timings, "first_picture": time.perf_counter() - started}
+            size = max(options.get("fast_size", 640), options.get("hq_size", 512))
+            prepared = self.painter.prepare(photo, capture.style, capture.scene, size)
+            jobs.report(self.sessions, job.id, stage="painting", progress=0.6)
+            painted = self.painter.fast(prepared, capture.style, options.get("fast_size", 640))
+            self._save(capture, job, "fast", painted)
+            first_picture = time.perf_counter() - started
         finally:
             self.fast_busy.clear()
         # For the HQ render (it reuses the composite) and for print exports (people mask).
-        prepared = painted.prepared
-        self._save(capture, job, "composite", prepared.composite, "PNG", compress_level=1)
-        if prepared.alpha is not None:
-            self._save(capture, job, "alpha", prepared.alpha.convert("L"), "PNG")
-        timings["total"] = time.perf_counter() - started
-        return timings
+        self._save_prepared(capture, job, prepared)
+        return {
+            **prepared.timings,
+            "first_picture": first_picture,
+            "total": time.perf_counter() - started,
+        }
 
-    def _composite_of(self, capture: Capture, size: int) -> Image.Image:
+    def _save_prepared(self, capture: Capture, job: Job | None, prepared: Prepared) -> None:
+        self._save(capture, job, "composite", prepared.composite, "PNG", compress_level=1)
+        self._save(capture, job, "alpha", prepared.alpha.convert("L"), "PNG")
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Capture)
+                .where(Capture.id == capture.id)
+                .values(person_found=prepared.person_found)
+            )
+
+    def _prepared_for(self, capture: Capture, size: int) -> Prepared:
         """The composite the fast job left, or a new one when it is missing or too small."""
         with self.sessions.begin() as session:
-            path = session.scalar(
-                select(Result.path).where(
-                    Result.capture_id == capture.id, Result.kind == "composite"
-                )
+            paths = dict(
+                session.execute(
+                    select(Result.kind, Result.path).where(
+                        Result.capture_id == capture.id, Result.kind.in_(("composite", "alpha"))
+                    )
+                ).all()
             )
-        if path is not None:
+        if len(paths) == 2:
             try:
-                composite = load_image(resolve(self.settings.data_dir, path))
+                composite = load_image(resolve(self.settings.data_dir, paths["composite"]))
+                with Image.open(resolve(self.settings.data_dir, paths["alpha"])) as alpha:
+                    alpha = alpha.convert("L")
                 if max(composite.size) >= size:
-                    return composite
-            except ImageError:
+                    return Prepared(composite, alpha, bool(capture.person_found))
+            except (ImageError, OSError):
                 log.warning("capture %s: composite unreadable, making it again", capture.id)
         assert self.painter is not None
         photo = load_image(resolve(self.settings.data_dir, capture.photo_path))
-        painted = self.painter.fast(photo, capture.style, capture.scene, size)
-        self._save(capture, None, "composite", painted.prepared.composite, "PNG", compress_level=1)
-        return painted.prepared.composite
+        prepared = self.painter.prepare(photo, capture.style, capture.scene, size)
+        self._save_prepared(capture, None, prepared)
+        return prepared
 
     def _run_hq(self, job: Job, capture: Capture) -> dict[str, float] | None:
         assert self.painter is not None
         started = time.perf_counter()
         size = job.options.get("hq_size", 512)
         jobs.report(self.sessions, job.id, stage="compose", progress=0.0)
-        composite = self._composite_of(capture, size)
+        prepared = self._prepared_for(capture, size)
         jobs.report(self.sessions, job.id, stage="painting", progress=0.02)
         tracker = HQTracker(self, job, capture)
-        painting = self.painter.hq(
-            composite,
-            capture.style,
-            size=size,
-            budget=job.options.get("budget_s"),
-            progress=tracker.on_progress,
-            cancel=tracker.should_stop,
-            options=job.options.get("hq", {}),
-        )
+        try:
+            painting = self.painter.hq(
+                prepared,
+                capture.style,
+                size=size,
+                progress=tracker.on_progress,
+                cancel=tracker.should_stop,
+                options={"budget": job.options.get("budget_s"), **job.options.get("hq", {})},
+            )
+        except RenderCancelled:
+            painting = None
         if self.stopping.is_set():
             return None
-        if tracker.cancelled():
+        if painting is None or tracker.cancelled():
             return {"hq": time.perf_counter() - started}
         jobs.report(self.sessions, job.id, stage="saving", progress=0.99)
         self._save(capture, job, "master", painting, "PNG")

@@ -334,7 +334,7 @@ async def create_order(request: web.Request) -> web.Response:
         raise ApiError(409, "not_ready", "the painting is not finished yet; order when it is")
     data_dir = settings.data_dir
     try:
-        export_id, files = await request.config_dict[EXPORT_POOL].run(
+        export_id, files, notes = await request.config_dict[EXPORT_POOL].run(
             settings.db_url,
             resolve(data_dir, sources["source"]),
             product,
@@ -352,6 +352,7 @@ async def create_order(request: web.Request) -> web.Response:
             "files": [
                 {"role": role, "url": f"/api/exports/{export_id}/files/{role}"} for role in files
             ],
+            "notes": notes,
         },
         status=201,
     )

@@ -14,14 +14,34 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-# The choices of each option, the default first (names as export.specs takes them).
+from export.specs import DEFAULTS, MUG_LAYOUTS, MUG_SIZES, STICKER_SIZES, TEE_LAYOUTS
+
+
+def _choices(product: str, option: str, values: Any) -> list[Any]:
+    """An option's choices, its default first."""
+    default = DEFAULTS[product][option]
+    return [default, *(value for value in values if value != default)]
+
+
+# What the booth offers, with the choices of each option (names as export.specs takes them).
 PRODUCTS: list[dict[str, Any]] = [
-    {"name": "tee", "title": "T-shirt", "options": {"layout": ["full", "people"]}},
-    {"name": "sticker", "title": "Sticker", "options": {"size": [3, 2, 4]}},
+    {
+        "name": "tee",
+        "title": "T-shirt",
+        "options": {"layout": _choices("tee", "layout", TEE_LAYOUTS)},
+    },
+    {
+        "name": "sticker",
+        "title": "Sticker",
+        "options": {"size": _choices("sticker", "size", STICKER_SIZES)},
+    },
     {
         "name": "mug",
         "title": "Mug",
-        "options": {"size": ["11oz", "15oz"], "layout": ["centred", "sides", "wrap"]},
+        "options": {
+            "size": _choices("mug", "size", MUG_SIZES),
+            "layout": _choices("mug", "layout", MUG_LAYOUTS),
+        },
     },
 ]
 PRODUCT_NAMES = tuple(product["name"] for product in PRODUCTS)
@@ -37,7 +57,7 @@ class ExportPool:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
-    async def run(self, *args: Any) -> tuple[str, dict[str, str]]:
+    async def run(self, *args: Any) -> tuple[str, dict[str, str], list[str]]:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
@@ -64,8 +84,9 @@ def run_export(
     out_dir: Path,
     alpha: Path | None,
     result_id: str | None,
-) -> tuple[str, dict[str, str]]:
-    """In the export process: make (or reuse) the files; return the export id and files."""
+) -> tuple[str, dict[str, str], list[str]]:
+    """In the export process: make (or reuse) the files; return the export id, the files and
+    the export's notes for a person (fallbacks it took)."""
     from PIL import Image
     from sqlalchemy import select
 
@@ -92,4 +113,5 @@ def run_export(
         export_id = session.scalar(select(Export.id).where(Export.key == result.key))
     if export_id is None:
         raise RuntimeError(f"export {result.key} was made but not recorded")
-    return export_id, {role: str(path) for role, path in result.files.items()}
+    files = {role: str(path) for role, path in result.files.items()}
+    return export_id, files, list(result.notes)

@@ -85,17 +85,14 @@ def cut_out(
         mask = _matte(small, probability)
     alpha = fast_guided_filter(rgb.astype(np.float32) / 255.0, small, mask, radius=radius, eps=eps)
     low, high = contrast
-    alpha = np.clip((alpha - low) / (high - low), 0.0, 1.0)
+    alpha = _to_uint8(np.clip((alpha - low) / (high - low), 0.0, 1.0))
     if despeckle > 0:
         alpha = _open(alpha, despeckle * max(height, width))
     if feather > 0:
         alpha = cv2.GaussianBlur(alpha, (0, 0), feather)
-    foreground = estimate_foreground(rgb, alpha, small) if decontaminate else rgb
-    return Cutout(
-        image=Image.fromarray(foreground),
-        alpha=Image.fromarray(_to_uint8(alpha)),
-        person_found=True,
-    )
+    if decontaminate:
+        rgb = estimate_foreground(rgb, alpha.astype(np.float32) / 255.0, small)
+    return Cutout(image=Image.fromarray(rgb), alpha=Image.fromarray(alpha), person_found=True)
 
 
 def _matte(small: np.ndarray, probability: np.ndarray) -> np.ndarray:
@@ -127,7 +124,7 @@ def _open(alpha: np.ndarray, size: float) -> np.ndarray:
     if k < 3:
         return alpha
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    return cv2.dilate(cv2.erode(alpha, kernel), kernel)
+    return cv2.morphologyEx(alpha, cv2.MORPH_OPEN, kernel)
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -160,7 +157,8 @@ def fast_guided_filter(
     height, width = full.shape[:2]
     a = cv2.resize(_box(a, r), (width, height), interpolation=cv2.INTER_LINEAR)
     b = cv2.resize(_box(b, r), (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(np.einsum("hwc,hwc->hw", a, full) + b, 0.0, 1.0)
+    weighted = cv2.transform(cv2.multiply(a, full), np.ones((1, 3), np.float32))  # Σ a·I
+    return np.clip(weighted + b, 0.0, 1.0)
 
 
 _PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))

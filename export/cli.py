@@ -59,6 +59,9 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
         return _export(args, settings)
     except (ExportError, ImageError) as exc:
         raise CommandError(str(exc)) from exc
+    except OSError as exc:  # an output directory that cannot be written, a full disk
+        where = f": {exc.filename}" if exc.filename else ""
+        raise CommandError(f"{exc.strerror or exc}{where}") from exc
 
 
 def _check(path: Path) -> int:

@@ -136,6 +136,7 @@ def test_bad_files_are_one_line_and_exit_2(capsys, settings, tmp_path):
         (["export", "--check", str(tmp_path / "nothing.pdf")], "no such file"),
         (["export", "--check", str(broken)], "neither a PNG nor a PDF"),
         (["export", str(broken)], "give RESULT, --product and -o DIR"),
+        (["export", str(PEOPLE / "hiker.jpg"), "--product", "mug", "-o", str(broken)], "exists"),
     ]:
         code, _, err = _run(capsys, settings, *args)
         assert code == 2 and message in err and "Traceback" not in err, (args, err)

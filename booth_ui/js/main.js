@@ -89,6 +89,10 @@ function createBooth() {
           console.error(error);
           return;
         }
+        // Warm the browser cache so the choice screens show their pictures at once.
+        for (const item of [...booth.config.styles, ...booth.config.scenes]) {
+          if (item.thumb_url) new Image().src = item.thumb_url;
+        }
         booth.machine.go("attract");
       },
     },

@@ -50,12 +50,6 @@ class ArtFrame {
   }
 }
 
-function withVersion(url, version) {
-  const versioned = new URL(url, location.href);
-  versioned.searchParams.set("v", version);
-  return versioned.pathname + versioned.search;
-}
-
 export function artStates(booth) {
   const screen = $("#art");
   const frame = new ArtFrame($("#art-frame"));
@@ -66,14 +60,24 @@ export function artStates(booth) {
     bar.style.transform = `scaleX(${Math.max(0, Math.min(1, value))})`;
   };
 
+  // What the guest reads while waiting: the queue, then what the painter is doing.
   function describe(job) {
-    if (job.status === "queued") {
-      if (job.queue_position > 1) return t("render.queued_many", { n: job.queue_position });
-      if (job.queue_position === 1) return t("render.queued_one");
-      return t("render.next");
-    }
     if (job.status === "done") return t("render.done");
-    return job.fast_url ? t("render.refining") : t("render.title");
+    if (job.status === "queued" && job.queue_position > 1) {
+      return t("render.queued_many", { n: job.queue_position });
+    }
+    if (job.status === "queued" && job.queue_position === 1) return t("render.queued_one");
+    if (job.stage === "painting" || (job.fast_url && job.status === "running")) {
+      return t(job.fast_url ? "render.refining" : "render.painting");
+    }
+    const stages = {
+      cutout: "render.cutout",
+      compose: "render.compose",
+      saving: "render.saving",
+      interrupted: "render.interrupted",
+    };
+    if (stages[job.stage]) return t(stages[job.stage]);
+    return job.fast_url ? t("render.refining") : t("render.next");
   }
 
   const render = {
@@ -101,14 +105,13 @@ export function artStates(booth) {
         } catch (error) {
           if (signal.aborted) return;
           // A refused photo needs another photo; anything else may be tried again as is.
-          const retry = error.isBadInput ? () => booth.machine.go("camera") : () => booth.machine.go("render");
-          booth.machine.fail(error, retry);
+          if (error.isBadInput) booth.machine.fail(error, () => booth.machine.go("camera"));
+          else booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
           return;
         }
         if (signal.aborted) return;
       }
 
-      let version = 0;
       const update = async (job) => {
         if (signal.aborted) return;
         session.job = job;
@@ -117,13 +120,12 @@ export function artStates(booth) {
         setProgress(job.status === "done" ? 1 : job.progress || 0);
         if (job.status === "failed" || job.status === "cancelled") {
           session.capture = null; // "try again" sends the same photo as a new capture
-          booth.machine.fail(new Error(job.error || t("error.render_failed")), () =>
-            booth.machine.go("render"),
-          );
+          const error = new Error(job.error || t("error.render_failed"));
+          booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
           return;
         }
         if (job.final_url) frame.show(job.final_url, "final");
-        else if (job.preview_url) frame.show(withVersion(job.preview_url, ++version), "preview");
+        else if (job.preview_url) frame.show(job.preview_url, "preview"); // versioned by the server
         else if (job.fast_url) frame.show(job.fast_url, "fast");
         if (job.status === "done") {
           await sleep(1400); // a moment to admire it before the panel slides in
@@ -133,7 +135,7 @@ export function artStates(booth) {
       const watcher = watchJob(session.capture, update, (error) => {
         if (signal.aborted) return;
         session.capture = null;
-        booth.machine.fail(error, () => booth.machine.go("render"));
+        booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
       });
       signal.addEventListener("abort", () => watcher.stop());
     },

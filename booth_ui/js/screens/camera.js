@@ -13,10 +13,16 @@ export function cameraState(booth) {
   const countdown = $("#countdown");
   const flash = $("#flash");
   const upload = $("#upload-input");
+  const uploadButton = $("#upload-button");
 
   const showMessage = (text) => {
     message.textContent = text;
     frame.dataset.camera = text ? "off" : "on";
+  };
+
+  const setUploadFirst = (first) => {
+    uploadButton.classList.toggle("btn-primary", first);
+    uploadButton.classList.toggle("btn-secondary", !first);
   };
 
   async function countAndShoot(signal) {
@@ -73,8 +79,13 @@ export function cameraState(booth) {
         { signal },
       );
       shoot.addEventListener("click", () => countAndShoot(signal), { signal });
+      // Without a camera the whole frame is an upload button too.
+      frame.addEventListener("click", () => frame.dataset.camera === "none" && upload.click(), {
+        signal,
+      });
 
       shoot.hidden = true;
+      setUploadFirst(false);
       showMessage(t("camera.starting"));
       try {
         await booth.camera.start();
@@ -83,6 +94,7 @@ export function cameraState(booth) {
         const reason = error instanceof CameraError ? error.reason : "none";
         showMessage(t(reason === "denied" ? "camera.denied" : "camera.none"));
         frame.dataset.camera = "none";
+        setUploadFirst(true);
         return;
       }
       if (signal.aborted) return;

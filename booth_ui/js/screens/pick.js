@@ -5,7 +5,12 @@ import { t } from "../strings.js";
 
 function card({ name, image, title, subtitle, selected, onPick }) {
   const picture = image
-    ? el("img", { src: image, alt: "", draggable: "false", loading: "eager" })
+    ? el("img", {
+        src: image,
+        alt: "",
+        draggable: "false",
+        onload: (event) => event.target.classList.add("loaded"),
+      })
     : el("div", { class: "card-own" }, icon(["circle", { cx: 12, cy: 8, r: 4 }], "M4 21c1-4.5 4.5-7 8-7s7 2.5 8 7"));
   const button = el(
     "button",

@@ -66,10 +66,8 @@ function createBooth() {
     },
     /** The sentence a guest sees for an error. */
     describe(error) {
-      if (error instanceof ApiError) {
-        if (error.code === "network" || error.status >= 500) return t("error.network");
-        if (error.isBadInput) return `${t("error.bad_photo")} ${error.message}`;
-      }
+      if (error instanceof ApiError && error.code === "network") return t("error.network");
+      if (error instanceof ApiError && error.status >= 500) return t("error.server");
       return error?.message || t("error.render_failed");
     },
   };

@@ -11,6 +11,7 @@ const PRODUCT_ICONS = {
   mug: ["M4 6h12v11a3 3 0 0 1-3 3H7a3 3 0 0 1-3-3z", "M16 9h2a3 3 0 0 1 0 6h-2"],
 };
 const FALLBACK_ICON = ["M5 7h14v13H5z", "M9 7a3 3 0 0 1 6 0"];
+const STALL_S = 180; // no news from the job for this long: the failsafe takes over
 
 /** Two stacked <img> layers: a new picture decodes in the back, then fades over the old. */
 class ArtFrame {
@@ -105,15 +106,31 @@ export function artStates(booth) {
         } catch (error) {
           if (signal.aborted) return;
           // A refused photo needs another photo; anything else may be tried again as is.
-          if (error.isBadInput) booth.machine.fail(error, () => booth.machine.go("camera"));
-          else booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
+          if (error.isBadInput) {
+            const refused = new Error(`${t("error.bad_photo")} ${error.message}`);
+            booth.machine.fail(refused, () => booth.machine.go("camera"));
+          } else booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
           return;
         }
         if (signal.aborted) return;
       }
 
+      // A job that says nothing for this long is stuck: tell the guest rather than wait forever.
+      let stall = null;
+      const watchdog = () => {
+        clearTimeout(stall);
+        stall = setTimeout(() => {
+          booth.machine.fail(new Error(t("error.stalled")), () => booth.machine.go("render"), {
+            kept: true,
+          });
+        }, STALL_S * 1000);
+      };
+      signal.addEventListener("abort", () => clearTimeout(stall));
+      watchdog();
+
       const update = async (job) => {
         if (signal.aborted) return;
+        watchdog();
         session.job = job;
         status.textContent = describe(job);
         screen.dataset.jobStatus = job.status;
@@ -128,6 +145,7 @@ export function artStates(booth) {
         else if (job.preview_url) frame.show(job.preview_url, "preview"); // versioned by the server
         else if (job.fast_url) frame.show(job.fast_url, "fast");
         if (job.status === "done") {
+          clearTimeout(stall);
           await sleep(1400); // a moment to admire it before the panel slides in
           if (!signal.aborted) booth.machine.go("result", { job });
         }
@@ -180,7 +198,12 @@ export function artStates(booth) {
     screen: "art",
     step: "result",
     enter({ job }, signal) {
-      screen.dataset.phase = "result";
+      // The painting glides into its place as the panel arrives.
+      const reveal = () => {
+        screen.dataset.phase = "result";
+      };
+      if (document.startViewTransition) document.startViewTransition(reveal);
+      else reveal();
       title.textContent = t("result.title");
       const style = booth.config.styles.find((item) => item.name === booth.session.style);
       status.textContent = style ? t("result.after", style) : "";

@@ -27,6 +27,11 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in vars ? String(vars[name]) : match));
 }
 
+/** An optional translation of a name the server gives (a product, a scene), else the name. */
+export function label(key, fallback) {
+  return table[key] ?? fallback;
+}
+
 /** Fill every element carrying data-i18n="key" below `root`. */
 export function applyStrings(root = document) {
   for (const element of root.querySelectorAll("[data-i18n]")) {

@@ -3,7 +3,7 @@
 
 import { placeOrder, submitCapture, watchJob } from "../api.js";
 import { $, el, fitFrame, icon, preload, sleep } from "../dom.js";
-import { t } from "../strings.js";
+import { label, t } from "../strings.js";
 
 const PRODUCT_ICONS = {
   tee: ["M8 3l-5 3 2 4 3-1.5V21h8V8.5L19 10l2-4-5-3c-.5 1.5-2 2.5-4 2.5S8.5 4.5 8 3z"],
@@ -161,12 +161,12 @@ export function artStates(booth) {
 
   function orderButton(product, signal) {
     const note = $("#order-status");
-    const label = el("span", {}, product.title);
+    const productName = label(`product.${product.name}`, product.title);
     const button = el(
       "button",
       { class: "order", type: "button", dataset: { product: product.name } },
       icon(...(PRODUCT_ICONS[product.name] ?? FALLBACK_ICON)),
-      label,
+      el("span", {}, productName),
     );
     button.addEventListener(
       "click",
@@ -180,7 +180,7 @@ export function artStates(booth) {
           if (signal.aborted) return;
           button.dataset.state = "done";
           note.dataset.tone = "ok";
-          note.textContent = t("result.ordered", { product: product.title });
+          note.textContent = t("result.ordered", { product: productName });
         } catch (error) {
           if (signal.aborted) return;
           button.disabled = false;

@@ -3,7 +3,7 @@
 
 import { CameraError } from "../camera.js";
 import { $, sleep } from "../dom.js";
-import { t } from "../strings.js";
+import { label, t } from "../strings.js";
 
 export function cameraState(booth) {
   const screen = $("#camera");
@@ -63,7 +63,7 @@ export function cameraState(booth) {
       const own = !scene || scene.name === "own";
       $("#camera-scene-hint").textContent = own
         ? t("camera.own_hint")
-        : t("camera.scene_hint", { scene: scene.title });
+        : t("camera.scene_hint", { scene: label(`scene.${scene.name}`, scene.title) });
       $("#backdrop").style.backgroundImage =
         !own && scene.thumb_url ? `url("${scene.thumb_url}")` : "none";
 

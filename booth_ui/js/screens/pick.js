@@ -1,7 +1,7 @@
 // Choose a painting, then a scene: big cards, one touch picks and moves on.
 
 import { $, el, fitGrid, icon, sleep } from "../dom.js";
-import { t } from "../strings.js";
+import { label, t } from "../strings.js";
 
 function card({ name, image, title, subtitle, selected, onPick }) {
   const picture = image
@@ -75,7 +75,7 @@ export function sceneState(booth) {
       booth.config.scenes.map((scene) =>
         scene.name === "own"
           ? { name: "own", image: scene.thumb_url, title: t("scene.own"), subtitle: t("scene.own_hint") }
-          : { name: scene.name, image: scene.thumb_url, title: scene.title },
+          : { name: scene.name, image: scene.thumb_url, title: label(`scene.${scene.name}`, scene.title) },
       ),
   });
 }

@@ -91,8 +91,9 @@ class Painter:
         )
 
     def warm_up(self, style: str) -> None:
-        """Open every session now (cut-out, compose, fast painting), so the first guest does
-        not pay for it."""
+        """Load every model now (VGG19, the fast networks, the cut-out), so the first guest
+        does not pay for it."""
+        self.engine.warm_up()
         photo = Image.new("RGB", (160, 120), (128, 110, 90))
         scene = next(s.name for s in list_scenes() if s.name != OWN)
         self.fast(self.prepare(photo, style, scene, 128), style, 128)

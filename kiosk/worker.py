@@ -291,7 +291,7 @@ class HQTracker:
 
     def on_progress(self, step: Any) -> None:
         now = time.monotonic()
-        fraction = progress_fraction(step)
+        fraction = progress_fraction(step, self.job.options.get("budget_s"))
         if getattr(step, "preview", None) is not None:
             self.worker._save(self.capture, self.job, "preview", step.preview, quality=85)
             self.last_report = 0.0
@@ -315,13 +315,13 @@ class HQTracker:
         return self.worker.stopping.is_set() or self.cancelled()
 
 
-def progress_fraction(step: Any) -> float:
-    """0..1 over all scales from a ``StyleProgress`` (scale and iteration count from 0)."""
-    scales = max(1, int(getattr(step, "scales", 1) or 1))
-    iterations = max(1, int(getattr(step, "iterations", 1) or 1))
-    scale = min(scales - 1, max(0, int(getattr(step, "scale", 0))))
-    iteration = min(iterations, max(0, int(getattr(step, "iteration", 0))))
-    return min(1.0, (scale + iteration / iterations) / scales)
+def progress_fraction(step: Any, budget: float | None) -> float:
+    """0..1 from a ``StyleProgress`` (steps over all scales); under a time budget, the share
+    of the budget used when that is further along."""
+    fraction = step.iteration / max(1, step.iterations)
+    if budget:
+        fraction = max(fraction, step.elapsed / budget)
+    return min(1.0, max(0.0, fraction))
 
 
 def failure_message(exc: Exception) -> str:

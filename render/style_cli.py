@@ -3,7 +3,155 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from pathlib import Path
+
+from kiosk.config import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Added by the style-engine work."""
+    from render.gatys import GatysOptions
+
+    defaults = GatysOptions()
+    p = sub.add_parser(
+        "stylize",
+        help="paint a photo in the style of a painting",
+        description="Paint CONTENT in the style of STYLE and save it as OUT. STYLE is an image "
+        "file or a preset name (starry_night, the_scream, ...); in fast mode also 0..25, a style "
+        "of the built-in 26-style network.",
+    )
+    p.add_argument("content", type=Path, help="the photo")
+    p.add_argument("style", help="the painting: image file or preset name")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png)")
+    p.add_argument("--size", type=int, default=512, help="long side in pixels (default 512)")
+    p.add_argument("--mode", choices=["hq", "fast"], default="hq", help="default hq")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=defaults.steps,
+        help=f"HQ iterations (default {defaults.steps})",
+    )
+    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
+    p.add_argument("--strength", type=float, default=1.0, help="style strength 0..1 (default 1)")
+    p.add_argument("--budget", type=float, help="HQ time limit in seconds: best image so far")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: settings")
+    p.add_argument("--seed", type=int, help="fix the noise (with --init noise)")
+    p.add_argument(
+        "--init", choices=["content", "noise"], default=defaults.init, help="HQ starting image"
+    )
+    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default=defaults.optimizer)
+    p.add_argument("--content-weight", type=float, default=defaults.content_weight)
+    p.add_argument("--style-weight", type=float, default=defaults.style_weight)
+    p.add_argument("--tv-weight", type=float, default=defaults.tv_weight)
+    p.add_argument(
+        "--style-scale",
+        type=float,
+        default=defaults.style_scale,
+        help="painting size relative to the output: bigger brush strokes above 1",
+    )
+    p.add_argument("--pool", choices=["max", "avg"], default=defaults.pool)
+    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=defaults.precision)
+    p.set_defaults(handler=stylize_command)
+
+
+def stylize_command(args: argparse.Namespace, settings: Settings) -> int:
+    from PIL import Image
+
+    from kiosk.cli import CommandError
+    from render.images import ImageError
+    from render.models import ModelUnavailable
+    from render.stylize import StyleEngine
+
+    out: Path = args.output
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise CommandError(f"{out}: unknown image type {out.suffix!r}; use .jpg or .png")
+    if not out.parent.is_dir():
+        raise CommandError(f"{out.parent}: no such directory")
+    style: str | int = args.style
+    if args.mode == "fast" and args.style.isdigit() and not Path(args.style).exists():
+        style = int(args.style)
+    hq_opts = {}
+    if args.mode == "hq":
+        hq_opts = {
+            name: getattr(args, name)
+            for name in (
+                "steps",
+                "init",
+                "optimizer",
+                "content_weight",
+                "style_weight",
+                "tv_weight",
+                "style_scale",
+                "pool",
+                "precision",
+            )
+        }
+    bar = ProgressBar() if args.mode == "hq" else None
+    try:
+        engine = StyleEngine(settings.models, args.device or settings.device)
+        image = engine.stylize(
+            args.content,
+            style,
+            size=args.size,
+            mode=args.mode,
+            progress=bar,
+            budget=args.budget,
+            preserve_color=args.preserve_color,
+            strength=args.strength,
+            seed=args.seed,
+            **hq_opts,
+        )
+    except ImageError as exc:
+        raise CommandError(f"cannot use that image: {exc}") from exc
+    except (ModelUnavailable, ValueError, RuntimeError) as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        if bar is not None:
+            bar.close()
+    try:
+        image.save(out, quality=92)  # JPEG quality; other formats ignore it
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot write {out}: {exc}") from exc
+    if bar is not None:
+        print(bar.table())
+    stopped = image.info.get("stopped", "done")
+    note = "" if stopped == "done" else f" (stopped early: {stopped})"
+    print(f"wrote {out} ({image.width}×{image.height}){note}")
+    return 0
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, and the losses every 100 iterations."""
+
+    def __init__(self, width: int = 30, every: int = 100) -> None:
+        self.width, self.every = width, every
+        self.rows: list = []
+        self.last = None
+
+    def __call__(self, p) -> None:
+        self.last = p
+        if p.iteration % self.every == 0:
+            self.rows.append(p)
+        filled = round(self.width * p.iteration / max(1, p.iterations))
+        sys.stderr.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.iteration}/{p.iterations} "
+            f"scale {p.scale}/{p.scales}  loss {p.total_loss:.4g}  {p.elapsed:.1f}s "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.last is not None:
+            sys.stderr.write("\n")
+            if self.last.iteration % self.every:
+                self.rows.append(self.last)
+
+    def table(self) -> str:
+        head = f"{'iteration':>9} {'scale':>5} {'content':>10} {'style':>10} {'tv':>10} "
+        head += f"{'total':>10} {'seconds':>8}"
+        lines = [head]
+        for p in self.rows:
+            values = (p.content_loss, p.style_loss, p.tv_loss, p.total_loss)
+            cells = " ".join("       nan" if math.isnan(v) else f"{v:10.4g}" for v in values)
+            lines.append(f"{p.iteration:>9} {p.scale:>5} {cells} {p.elapsed:8.1f}")
+        return "\n".join(lines)

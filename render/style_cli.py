@@ -52,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pool", choices=["max", "avg"], default=defaults.pool)
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=defaults.precision)
+    p.add_argument("--scene", help="cut the people out onto this scene first (`stylebooth scenes`)")
     p.set_defaults(handler=stylize_command)
 
 
@@ -90,8 +91,14 @@ def stylize_command(args: argparse.Namespace, settings: Settings) -> int:
     bar = ProgressBar() if args.mode == "hq" else None
     try:
         engine = StyleEngine(settings.models, args.device or settings.device)
+        content = args.content
+        if args.scene:  # the booth's pipeline: cut the people out onto the scene, then paint
+            from render.pipeline import RenderRequest, prepare
+
+            request = RenderRequest(args.content, None, args.scene, args.mode, args.size)
+            content = prepare(request, model_dir=settings.models).composite
         image = engine.stylize(
-            args.content,
+            content,
             style,
             size=args.size,
             mode=args.mode,

@@ -42,7 +42,9 @@ class RenderCancelled(Exception):
 @dataclass
 class RenderRequest:
     photo: ImageSource
-    style: str | Path | None  # a preset name (render.styles), a painting's path; None: no painting
+    # a preset name (render.styles), a painting's path, or 0..25 (the fast 26-style network);
+    # None: no painting (prepare only)
+    style: str | Path | int | None
     scene: str = OWN  # a scene name (render.scenes); "own" keeps the photo's background
     mode: str = "fast"  # "fast" | "hq"
     size: int = 512  # long side of the composite and the painting, in pixels
@@ -104,10 +106,12 @@ def frame_size(photo_size: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
-def style_path(style: str | Path | None) -> Path:
-    """A preset's painting, or a painting file given by path."""
+def style_path(style: str | Path | int | None) -> Path | int:
+    """A preset's painting or a painting file given by path (a style number passes as is)."""
     if style is None:
         raise ValueError("no style given: choose a painting to paint in")
+    if isinstance(style, int):
+        return style
     if isinstance(style, str) and style in STYLES:
         return STYLES[style].path
     path = Path(style)

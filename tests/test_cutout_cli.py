@@ -93,3 +93,20 @@ def test_scenes_lists_every_scene(model_store: ModelStore, capsys) -> None:
     assert lines[0].startswith("own")
     assert any(line.startswith("tubingen") and "CC BY 3.0" in line for line in lines)
     assert any(line.startswith("studio_grey") for line in lines)
+
+
+def test_stylize_with_a_scene_paints_the_composite(
+    model_store: ModelStore, tmp_path: Path, capsys
+) -> None:
+    photo = str(PEOPLE / "booth_group.jpg")
+    common = ["great_wave", "--mode", "fast", "--size", "128"]
+    plain, on_scene = tmp_path / "plain.png", tmp_path / "scene.png"
+    assert run(model_store, "stylize", photo, *common, "-o", str(plain)) == 0
+    argv = ["stylize", photo, *common, "--scene", "night_sky", "-o", str(on_scene)]
+    assert run(model_store, *argv) == 0
+    a, b = (np.asarray(Image.open(p), dtype=int) for p in (plain, on_scene))
+    assert a.shape == b.shape == (85, 128, 3)
+    # the wallpaper around the people became a night sky: the top corners darken
+    assert b[:20, :20].mean() < a[:20, :20].mean() - 40
+    assert run(model_store, *argv[:-4], "--scene", "atlantis", "-o", str(on_scene)) == 2
+    assert "unknown scene" in capsys.readouterr().err

@@ -117,6 +117,7 @@ def test_cancel_stops_between_steps(model_store: ModelStore) -> None:
 def test_style_by_preset_or_path() -> None:
     assert style_path("great_wave") == STYLES["great_wave"].path
     assert style_path(STYLES["udnie"].path) == STYLES["udnie"].path
+    assert style_path(3) == 3  # a style of the fast 26-style network
     with pytest.raises(ValueError, match="choose a painting"):
         style_path(None)
 
@@ -124,3 +125,81 @@ def test_style_by_preset_or_path() -> None:
 def test_frame_size_keeps_the_aspect() -> None:
     assert frame_size((1620, 1080), 512) == (512, 341)
     assert frame_size((399, 600), 300) == (200, 300)
+
+
+# -- the whole pipeline, with the real style engine, at a tiny size ------------------------
+
+
+@pytest.fixture(scope="module")
+def engine(model_store: ModelStore):
+    from render.stylize import StyleEngine
+
+    return StyleEngine(model_store.root, device="cpu")
+
+
+def _luma(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("L"), dtype=np.float32).ravel()
+
+
+def test_render_paints_the_composite_fast_then_hq(
+    model_store: ModelStore, engine, artifacts: Path
+) -> None:
+    from render.pipeline import paint, render
+
+    tiny_hq = {"steps": 4, "scales": (1.0,), "step_shares": (1.0,), "preview_every": 2}
+    request = RenderRequest(
+        PEOPLE / "booth_group.jpg", "great_wave", "tubingen", "fast", 128, options=tiny_hq
+    )
+    updates: list[object] = []
+    out = render(request, engine=engine, model_dir=model_store.root, progress=updates.append)
+    assert out.person_found and updates
+    assert out.painting.mode == "RGB" and max(out.painting.size) == 128
+    assert out.alpha.size == out.painting.size and out.alpha.mode == "L"
+    assert set(out.timings) == {"load", "cutout", "compose", "stylize"}
+    out.painting.save(artifacts / "pipeline_group_tubingen_great_wave_fast.png")
+    composite = out.composite.resize(out.painting.size)
+    # painted, not copied: the pixels change, the picture's layout stays
+    assert np.abs(np.asarray(composite, int) - np.asarray(out.painting, int)).mean() > 10
+    assert np.corrcoef(_luma(composite), _luma(out.painting))[0, 1] > 0.4
+
+    prepared = prepare(request, model_dir=model_store.root)
+    hq = paint(
+        prepared,
+        engine=engine,
+        mode="hq",
+        size=96,
+        progress=None,
+    )
+    assert hq.composite is prepared.composite  # the same composite, painted again
+    assert max(hq.painting.size) == 96 and hq.alpha.size == hq.painting.size
+    assert np.corrcoef(_luma(hq.composite.resize(hq.painting.size)), _luma(hq.painting))[0, 1] > 0.4
+
+
+def test_paint_honours_a_cancel_before_it_starts(model_store: ModelStore, engine) -> None:
+    from render.pipeline import paint
+
+    prepared = prepare(
+        RenderRequest(PEOPLE / "hiker.jpg", "udnie", "white", size=96), model_dir=model_store.root
+    )
+    with pytest.raises(RenderCancelled):
+        paint(prepared, engine=engine, cancel=lambda: True)
+
+
+def test_style_options_reach_the_engine(model_store: ModelStore, engine) -> None:
+    from render.pipeline import paint
+
+    prepared = prepare(
+        RenderRequest(PEOPLE / "seaside.jpg", "udnie", "own", "fast", 96),
+        model_dir=model_store.root,
+    )
+    photo = np.asarray(prepared.composite, int)
+
+    def distance(strength: float) -> float:
+        prepared.request.options = {"strength": strength}
+        painting = paint(prepared, engine=engine).painting
+        return float(np.abs(np.asarray(painting, int) - photo).mean())
+
+    assert distance(0.2) < distance(1.0) - 5  # a weaker style stays nearer the photo
+    prepared.request.options = {"bogus": 1}
+    with pytest.raises(ValueError, match="unknown HQ option"):
+        paint(prepared, engine=engine, mode="hq")

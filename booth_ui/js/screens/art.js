@@ -202,8 +202,12 @@ export function artStates(booth) {
       const reveal = () => {
         screen.dataset.phase = "result";
       };
-      if (document.startViewTransition) document.startViewTransition(reveal);
-      else reveal();
+      if (document.startViewTransition) {
+        // Skipped (say the screen rotates meanwhile): the page simply changes without it.
+        document.startViewTransition(reveal).ready.catch(() => {});
+      } else {
+        reveal();
+      }
       title.textContent = t("result.title");
       const style = booth.config.styles.find((item) => item.name === booth.session.style);
       status.textContent = style ? t("result.after", style) : "";

@@ -1,0 +1,431 @@
+"""The booth as a guest meets it: a real headless Chromium with a fake webcam fed from a photo,
+the real server and render worker (tiny render sizes), the whole flow on screen.
+
+Every step is screenshotted in portrait (1080x1920) and landscape (1920x1080) into
+tests/artifacts/browser/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from aiohttp import web
+from PIL import Image, ImageOps
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from kiosk.app import create_app
+from kiosk.config import Settings, load_settings
+from render.models import ModelStore
+from tests.conftest import ARTIFACTS, PEOPLE, REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+PORTRAIT = {"width": 1080, "height": 1920}
+LANDSCAPE = {"width": 1920, "height": 1080}
+SHOTS = ARTIFACTS / "browser"
+EVENT = "Anna & Ben's Wedding"
+RENDER_TIMEOUT_MS = 150_000
+# Resolves once the pictures on the page have loaded and every finite CSS animation/transition
+# has finished.
+SETTLE_JS = """async () => {
+  await Promise.all([...document.images].filter(img => img.src && !img.complete).map(img =>
+    new Promise(done => {
+      img.addEventListener('load', done); img.addEventListener('error', done);
+      setTimeout(done, 10000); })));
+  await Promise.all(document.getAnimations()
+    .filter(a => a.playState === 'running' && a.effect.getComputedTiming().iterations !== Infinity)
+    .map(a => a.finished.catch(() => null)));
+}"""
+
+
+def write_y4m(photo: Path, path: Path, size: tuple[int, int] = (640, 480), frames: int = 4) -> Path:
+    """A YUV4MPEG2 (4:2:0) clip of a still photo: what Chromium's fake webcam plays."""
+    image = ImageOps.fit(Image.open(photo).convert("RGB"), size)
+    y, cb, cr = (np.asarray(plane, dtype=np.float32) for plane in image.convert("YCbCr").split())
+
+    def subsample(plane: np.ndarray) -> np.ndarray:
+        quads = plane.reshape(size[1] // 2, 2, size[0] // 2, 2).mean(axis=(1, 3))
+        return np.round(quads).astype(np.uint8)
+
+    frame = b"FRAME\n" + y.astype(np.uint8).tobytes() + subsample(cb).tobytes()
+    frame += subsample(cr).tobytes()
+    header = f"YUV4MPEG2 W{size[0]} H{size[1]} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + frame * frames)
+    return path
+
+
+class BoothServer:
+    """The real app (guest API, WebSocket, render worker process) on a free loopback port,
+    served from its own thread so the synchronous Playwright API can drive the browser."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    def __enter__(self) -> BoothServer:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(120)
+        return self
+
+    async def _start(self) -> None:
+        self.runner = web.AppRunner(create_app(self.settings, start_worker=True))
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        host, port = self.runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}"
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.runner is not None:
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(60)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def booth(tmp_path_factory: pytest.TempPathFactory, model_store: ModelStore) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("booth") / "data"
+    settings = replace(
+        load_settings(env={}, data_dir=data_dir, model_dir=model_store.root),
+        event_name=EVENT,
+        fast_size=256,
+        hq_size=128,
+        hq_budget_s=8,
+        idle_timeout_s=12,
+    )
+    with BoothServer(settings) as server:
+        yield server.url
+
+
+def launch(playwright, *args: str) -> Browser:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (apt-get install chromium)")
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", *args],
+    )
+
+
+@pytest.fixture(scope="module")
+def browsers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Browser]]:
+    """One Chromium whose webcam shows a photo-booth shot, and one with no camera at all."""
+    webcam = write_y4m(PEOPLE / "booth_group.jpg", tmp_path_factory.mktemp("cam") / "cam.y4m")
+    with sync_playwright() as playwright:
+        camera = launch(
+            playwright,
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={webcam}",
+        )
+        no_camera = launch(playwright, "--use-fake-ui-for-media-stream")
+        yield {"camera": camera, "none": no_camera}
+        camera.close()
+        no_camera.close()
+
+
+class Guest:
+    """A page plus the habits of the test: wait for states, screenshot in both orientations."""
+
+    def __init__(self, browser: Browser, url: str, flow: str, viewport: dict[str, int]) -> None:
+        self.page: Page = browser.new_page(viewport=viewport)
+        self.viewport = viewport
+        self.flow = flow
+        self.step = 0
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.goto(url)
+        self.wait_state("attract")
+
+    def wait_state(self, state: str, timeout: float = 15_000) -> None:
+        self.page.wait_for_selector(f'body[data-state="{state}"]', timeout=timeout)
+
+    def settle(self) -> None:
+        self.page.wait_for_timeout(120)
+        self.page.evaluate(SETTLE_JS)
+
+    def shot(self, name: str, *, both: bool = True) -> None:
+        """Screenshot the page in portrait and landscape (or, not `both`, at once as it is)."""
+        self.step += 1
+        views = [("portrait", PORTRAIT), ("landscape", LANDSCAPE)] if both else [("", None)]
+        for orientation, viewport in views:
+            if viewport is not None:
+                self.page.set_viewport_size(viewport)
+                self.settle()
+            suffix = f"-{orientation}" if orientation else ""
+            self.page.screenshot(path=SHOTS / f"{self.flow}-{self.step:02d}-{name}{suffix}.png")
+        self.page.set_viewport_size(self.viewport)
+
+    def text(self, selector: str) -> str:
+        return self.page.locator(selector).inner_text().strip()
+
+    def pick(self, style: str, scene: str) -> None:
+        self.page.click(f'#style-choices .card[data-name="{style}"]')
+        self.wait_state("scene")
+        self.page.click(f'#scene-choices .card[data-name="{scene}"]')
+        self.wait_state("camera")
+
+    def close(self) -> None:
+        self.page.close()
+        assert not self.errors, f"uncaught errors in the page: {self.errors}"
+
+
+def front_image(page: Page) -> dict:
+    return page.evaluate(
+        """() => { const img = document.querySelector('#art-frame .art-layer.is-front');
+        return {src: img.getAttribute('src'), size: [img.naturalWidth, img.naturalHeight], kind:
+        document.querySelector('#art-frame').dataset.kind}; }"""
+    )
+
+
+def decode_qr(page: Page) -> str:
+    png = page.locator("#qr").screenshot()
+    gray = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(gray)
+    return decoded
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shots_dir() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+
+def test_camera_flow_from_attract_to_order(booth: str, browsers: dict[str, Browser]) -> None:
+    guest = Guest(browsers["camera"], booth, "camera", PORTRAIT)
+    page = guest.page
+    config = page.evaluate("() => booth.config")
+
+    # Attract: the event name, the paintings drifting by, touch to start.
+    assert guest.text("#event-name") == EVENT
+    assert page.locator("#attract-wall img").count() >= len(config["styles"])
+    assert guest.text("#start") == "Touch to start"
+    guest.shot("attract")
+
+    # Choose a painting: one card per painting, with its title and artist.
+    page.click("#start")
+    guest.wait_state("style")
+    cards = page.locator("#style-choices .card")
+    assert cards.count() == len(config["styles"])
+    assert "The Starry Night" in cards.first.inner_text()
+    assert "Vincent van Gogh" in cards.first.inner_text()
+    guest.shot("painting")
+
+    # Choose a scene: "keep my background" first, then the backdrops.
+    page.click('#style-choices .card[data-name="starry_night"]')
+    guest.wait_state("scene")
+    scenes = page.locator("#scene-choices .card")
+    assert scenes.count() == len(config["scenes"])
+    assert "Keep my background" in scenes.first.inner_text()
+    guest.shot("scene")
+    scene = config["scenes"][1]
+    page.click(f'#scene-choices .card[data-name="{scene["name"]}"]')
+
+    # The live camera (the fake webcam's 640x480 photo-booth shot), the scene hinted.
+    guest.wait_state("camera")
+    expect(page.locator("#shoot")).to_be_visible(timeout=10_000)
+    assert page.evaluate("() => document.querySelector('#camera-video').videoWidth") == 640
+    assert scene["title"] in guest.text("#camera-scene-hint")
+    assert page.locator("#backdrop").evaluate("el => el.style.backgroundImage").startswith("url(")
+    guest.shot("camera")
+
+    # 3-2-1, then the photo as taken.
+    page.click("#shoot")
+    expect(page.locator("#countdown")).to_have_text("3")
+    expect(page.locator("#countdown")).to_have_text("2")
+    guest.shot("countdown", both=False)
+    guest.wait_state("review", timeout=10_000)
+    photo = page.evaluate(
+        "() => { const i = document.querySelector('#review-photo');"
+        " return [i.naturalWidth, i.naturalHeight]; }"
+    )
+    assert photo == [360, 480]  # the 3:4 portrait frame's crop of the 640x480 camera
+    guest.shot("review")
+
+    # Retake goes back to the live camera; a second shot comes back to review.
+    page.click("#retake")
+    guest.wait_state("camera")
+    expect(page.locator("#shoot")).to_be_visible()
+    page.click("#shoot")
+    guest.wait_state("review", timeout=10_000)
+
+    # The painting appears: the fast picture first, then the final one replaces it.
+    page.click("#use")
+    guest.wait_state("render")
+    started = time.monotonic()
+    page.wait_for_function(
+        "() => ['fast', 'preview', 'final'].includes(document.querySelector('#art-frame')"
+        ".dataset.kind)",
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    first_picture_s = time.monotonic() - started
+    first = front_image(page)
+    assert re.search(r"/api/jobs/\w+/images/(fast|preview|final)\.jpg", first["src"]), first
+    assert min(first["size"]) > 0
+    print(f"first painted picture on screen {first_picture_s:.1f} s after 'use it'")
+    if first["kind"] != "final":
+        guest.shot("painting-appears")
+
+    # The result: the final painting, a QR code of the phone page, the order buttons.
+    guest.wait_state("result", timeout=RENDER_TIMEOUT_MS)
+    final = front_image(page)
+    assert "/images/final.jpg" in final["src"] and max(final["size"]) == 128, final  # hq_size
+    assert guest.text("#art-title") == "Your masterpiece"
+    assert "The Starry Night" in guest.text("#art-status")
+    expect(page.locator("#qr")).to_have_js_property("complete", True)
+    download = decode_qr(page)
+    assert download.startswith(f"{booth}/d/"), download
+    with urllib.request.urlopen(download) as response:  # the phone's page works
+        assert response.status == 200 and "painting.jpg" in response.read().decode()
+    orders = page.locator("#orders .order")
+    assert [orders.nth(i).inner_text() for i in range(orders.count())] == [
+        "T-shirt",
+        "Sticker",
+        "Mug",
+    ]
+    guest.shot("result")
+
+    # An order: the button says what happened.
+    page.click('.order[data-product="sticker"]')
+    expect(page.locator('.order[data-product="sticker"]')).to_have_attribute(
+        "data-state", "done", timeout=60_000
+    )
+    expect(page.locator("#order-status")).to_have_text(
+        "Ordered! Collect your Sticker at the print desk."
+    )
+    guest.shot("ordered")
+
+    # "New photo" starts again at the paintings; back from there is the attract screen.
+    page.click("#again")
+    guest.wait_state("style")
+    page.click("#back")
+    guest.wait_state("attract")
+    guest.close()
+
+
+def test_upload_flow_survives_a_network_failure_and_times_out(
+    booth: str, browsers: dict[str, Browser]
+) -> None:
+    guest = Guest(browsers["camera"], booth, "upload", LANDSCAPE)
+    page = guest.page
+    page.click("#start")
+    guest.wait_state("style")
+    guest.pick("the_scream", "own")
+    assert guest.text("#camera-scene-hint") == "Your own background stays"
+
+    # Upload a photo file instead of using the camera.
+    page.set_input_files("#upload-input", PEOPLE / "hiker.jpg")
+    guest.wait_state("review")
+    assert guest.text("#review-note") == "Your uploaded photo"
+    expect(page.locator("#review-photo")).to_have_js_property("naturalWidth", 600)
+    guest.shot("review")
+
+    # The network drops the upload: the failsafe says so, keeps the photo, and tries again.
+    page.route("**/api/captures", lambda route: route.abort("connectionfailed"))
+    page.click("#use")
+    guest.wait_state("failsafe")
+    assert "cannot reach its server" in guest.text("#failsafe-message")
+    expect(page.locator("#failsafe-kept")).to_be_visible()
+    expect(page.locator("#failsafe-retry")).to_be_visible()
+    guest.shot("failsafe")
+    page.unroute("**/api/captures")
+    page.click("#failsafe-retry")
+    guest.wait_state("render")
+    guest.wait_state("result", timeout=RENDER_TIMEOUT_MS)
+    final = front_image(page)
+    assert "/images/final.jpg" in final["src"] and max(final["size"]) == 128, final
+    job = page.evaluate("() => booth.session.job")
+    assert job["style"] == "the_scream" and job["scene"] == "own" and job["status"] == "done"
+    guest.shot("result")
+
+    # Nobody touches the booth: a warning, then back to the attract screen.
+    expect(page.locator("#idle")).to_be_visible(timeout=15_000)
+    assert guest.text("#idle h2") == "Still there?"
+    guest.shot("idle", both=False)
+    guest.wait_state("attract", timeout=15_000)
+    expect(page.locator("#idle")).to_be_hidden()
+    guest.close()
+
+
+def test_without_a_camera_bad_files_get_a_clear_message(
+    booth: str, browsers: dict[str, Browser], tmp_path: Path
+) -> None:
+    guest = Guest(browsers["none"], booth, "nocamera", PORTRAIT)
+    page = guest.page
+    page.click("#start")
+    guest.wait_state("style")
+    guest.pick("udnie", "own")
+
+    # No camera: say so, offer the upload, no shutter button.
+    expect(page.locator("#camera-message")).to_have_text("No camera here — upload a photo instead.")
+    expect(page.locator("#shoot")).to_be_hidden()
+    expect(page.locator("#upload-button")).to_be_visible()
+    guest.shot("camera")
+
+    # A file that is no picture at all never leaves the booth.
+    text_file = tmp_path / "notes.jpg"
+    text_file.write_text("this is not a photo")
+    page.set_input_files("#upload-input", text_file)
+    guest.wait_state("failsafe")
+    assert "not a photo we can use" in guest.text("#failsafe-message")
+    expect(page.locator("#failsafe-kept")).to_be_hidden()
+    guest.shot("not-a-photo")
+    page.click("#failsafe-retry")
+    guest.wait_state("camera")
+
+    # A picture the server refuses (too small to paint): its reason, and back to the camera.
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8), "teal").save(tiny)
+    page.set_input_files("#upload-input", tiny)
+    guest.wait_state("review")
+    page.click("#use")
+    guest.wait_state("failsafe")
+    message = guest.text("#failsafe-message")
+    assert message.startswith("That photo could not be used:") and "8×8" in message, message
+    guest.shot("refused")
+    page.click("#failsafe-retry")
+    guest.wait_state("camera")
+    page.click("#back")
+    guest.wait_state("scene")
+    guest.close()
+
+
+def test_a_translation_replaces_the_guest_strings(booth: str, browsers: dict[str, Browser]) -> None:
+    strings = REPO / "booth_ui" / "strings"
+    english = json.loads((strings / "en.json").read_text())
+    german = json.loads((strings / "de.json").read_text())
+    assert set(english) - {"_comment"} <= set(german), "de.json misses keys"
+    used = set(re.findall(r'\bt\("(\w+\.[\w.]+)"', _sources()))
+    used |= set(re.findall(r'data-i18n="(\w+\.[\w.]+)"', _sources()))
+    assert used <= set(english), f"strings used but not in en.json: {used - set(english)}"
+
+    guest = Guest(browsers["none"], f"{booth}/?lang=de", "german", LANDSCAPE)
+    page = guest.page
+    assert page.evaluate("() => document.documentElement.lang") == "de"
+    assert guest.text("#start") == "Zum Starten berühren"
+    page.click("#start")
+    guest.wait_state("style")
+    assert guest.text("#style h2") == "Wähle dein Gemälde"
+    assert guest.text("#back") == "Zurück"
+    guest.pick("great_wave", "own")
+    expect(page.locator("#camera-message")).to_contain_text("keine Kamera")
+    guest.shot("camera")
+    guest.close()
+
+
+def _sources() -> str:
+    ui = REPO / "booth_ui"
+    return "\n".join(path.read_text() for path in [ui / "index.html", *ui.glob("js/**/*.js")])

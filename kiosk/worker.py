@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import signal
 import threading
 import time
@@ -46,6 +47,7 @@ HQ_POLL_S = 0.25
 HEARTBEAT_S = 2.0
 RECOVERY_S = 5.0
 PROGRESS_EVERY_S = 0.5
+WORKER_NICE = 10  # scheduling priority of the worker process, below the server's
 
 
 class DeviceLock:
@@ -337,6 +339,9 @@ def main(settings: Settings) -> None:
     """Entry point of the worker process (``stylebooth worker``, or spawned by ``serve``)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # Painting is background work: the server's event loop and the kiosk's browser come first
+    # when the CPU is busy (threads made from here on inherit this).
+    os.nice(WORKER_NICE)
     worker = Worker(settings)
 
     def _stop(signum: int, _frame: object) -> None:

@@ -251,7 +251,8 @@ async def job_ws(request: web.Request) -> web.WebSocketResponse:
                 sent = state
             if state["status"] in FINISHED:
                 break
-            await asyncio.wait([reader], timeout=WS_POLL_S)
+            # Look often until the first picture is there: it is what the guest waits for.
+            await asyncio.wait([reader], timeout=WS_POLL_S if state["fast_url"] else 0.05)
             if reader.done():
                 break
             state = await describe(request, job_id)

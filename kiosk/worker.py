@@ -278,7 +278,12 @@ class Worker:
         jobs.report(self.sessions, job.id, stage="saving", progress=0.99)
         self._save(capture, job, "master", painting, "PNG")
         self._save(capture, job, "final", painting, "JPEG", quality=93)
-        return {"hq": time.perf_counter() - started, "paused_for_fast": tracker.paused}
+        return {
+            "hq": time.perf_counter() - started,
+            "paused_for_fast": tracker.paused,
+            "steps": tracker.steps,  # fewer than planned: the time budget ran out
+            "steps_planned": tracker.steps_planned,
+        }
 
 
 class HQTracker:
@@ -290,9 +295,11 @@ class HQTracker:
         self.last_check = 0.0
         self.status: JobStatus | None = JobStatus.running
         self.paused = 0.0
+        self.steps = self.steps_planned = 0
 
     def on_progress(self, step: Any) -> None:
         now = time.monotonic()
+        self.steps, self.steps_planned = step.iteration, step.iterations
         fraction = progress_fraction(step, self.job.options.get("budget_s"))
         if getattr(step, "preview", None) is not None:
             self.worker._save(self.capture, self.job, "preview", step.preview, quality=85)

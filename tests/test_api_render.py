@@ -132,6 +132,7 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
     jobs = (await (await client.get("/admin/api/jobs", headers=ADMIN)).json())["jobs"]
     timings = {job["mode"]: job["timings"] for job in jobs}
     assert timings["fast"]["first_picture"] > 0 and timings["hq"]["hq"] > 0
+    assert 0 < timings["hq"]["steps"] <= timings["hq"]["steps_planned"] <= 30
 
 
 async def test_a_new_guest_gets_the_fast_picture_while_another_hq_render_runs(

@@ -31,13 +31,6 @@ export function icon(...shapes) {
   return svg;
 }
 
-/** Resolve to the image once its URL has loaded and decoded (so swapping it in does not flash). */
-export function preload(url) {
-  const image = new Image();
-  image.src = url;
-  return image.decode().then(() => image);
-}
-
 /** Shape a .frame like its picture. */
 export function fitFrame(frame, image) {
   if (image.naturalWidth && image.naturalHeight) {

@@ -2,7 +2,7 @@
 // Both states share one screen so the picture stays put while the panel slides in.
 
 import { placeOrder, submitCapture, watchJob } from "../api.js";
-import { $, el, fitFrame, icon, preload, sleep } from "../dom.js";
+import { $, el, fitFrame, icon, sleep } from "../dom.js";
 import { label, t } from "../strings.js";
 
 const PRODUCT_ICONS = {
@@ -13,7 +13,10 @@ const PRODUCT_ICONS = {
 const FALLBACK_ICON = ["M5 7h14v13H5z", "M9 7a3 3 0 0 1 6 0"];
 const STALL_S = 180; // no news from the job for this long: the failsafe takes over
 
-/** Two stacked <img> layers: a new picture decodes in the back, then fades over the old. */
+/**
+ * Two stacked <img> layers: a new picture decodes in the hidden one, then fades in on top
+ * while the old one stays opaque beneath it (no dark frame in between).
+ */
 class ArtFrame {
   constructor(root) {
     this.root = root;
@@ -25,7 +28,7 @@ class ArtFrame {
   clear() {
     this.wanted = null;
     for (const layer of this.layers) {
-      layer.classList.remove("is-front");
+      layer.classList.remove("is-front", "is-under");
       layer.removeAttribute("src");
     }
     delete this.root.dataset.kind;
@@ -34,18 +37,19 @@ class ArtFrame {
   async show(url, kind) {
     if (!url || url === this.wanted) return;
     this.wanted = url;
-    let image;
+    const next = this.layers[1 - this.front];
+    next.classList.remove("is-front", "is-under");
+    next.src = url;
     try {
-      image = await preload(url);
+      await next.decode();
     } catch {
-      return; // a preview that failed to load: the next one will come
+      return; // a preview that failed to load, or one overtaken by a newer one
     }
-    if (this.wanted !== url) return; // a newer picture overtook this one
-    fitFrame(this.root, image);
-    const back = this.layers[1 - this.front];
-    back.src = url;
-    back.classList.add("is-front");
-    this.layers[this.front].classList.remove("is-front");
+    if (this.wanted !== url) return;
+    fitFrame(this.root, next);
+    const current = this.layers[this.front];
+    current.classList.replace("is-front", "is-under");
+    next.classList.add("is-front");
     this.front = 1 - this.front;
     this.root.dataset.kind = kind;
   }

@@ -1,5 +1,6 @@
 // Attract: the event name, the paintings drifting by, "touch to start" (the whole screen).
 
+import { getConfig } from "../api.js";
 import { $, el } from "../dom.js";
 
 function buildWall(wall, styles) {
@@ -19,17 +20,27 @@ function buildWall(wall, styles) {
 
 export function attractState(booth) {
   const screen = $("#attract");
-  let builtFor = null;
+  let shownJson = null;
+  const show = () => {
+    const json = JSON.stringify(booth.config);
+    if (json === shownJson) return;
+    $("#event-name").textContent = booth.config.event_name;
+    buildWall($("#attract-wall"), booth.config.styles);
+    shownJson = json;
+  };
   return {
     screen: "attract",
     enter(_data, signal) {
       booth.newSession();
-      if (builtFor !== booth.config) {
-        $("#event-name").textContent = booth.config.event_name;
-        buildWall($("#attract-wall"), booth.config.styles);
-        builtFor = booth.config;
-      }
+      show();
       screen.addEventListener("click", () => booth.machine.go("style"), { signal });
+      // Between guests, pick up what the operator changed (event name, paintings, timeouts).
+      getConfig()
+        .then((config) => {
+          booth.config = config;
+          if (!signal.aborted) show();
+        })
+        .catch(() => {}); // keep the config we have; the next guest tries again
     },
   };
 }

@@ -431,7 +431,7 @@ def test_an_idle_booth_warns_then_goes_home(booth: str, browsers: dict[str, Brow
         expect(page.locator("#idle")).to_be_visible(timeout=10_000)
         assert guest.text("#idle h2") == "Still there?"
         assert re.fullmatch(r"The booth restarts in \d seconds\.", guest.text("#idle-body"))
-        guest.shot("warning", both=False)
+        guest.shot("warning")
         page.click("#idle-stay")
         expect(page.locator("#idle")).to_be_hidden()
         assert page.evaluate("() => document.body.dataset.state") == "style"

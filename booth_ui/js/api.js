@@ -57,9 +57,15 @@ const FINISHED = new Set(["done", "failed", "cancelled"]);
 
 /**
  * Follow a job: WebSocket pushes, with polling as the safety net (no socket, a dropped
- * socket, or a quiet one). Calls onUpdate(job) for every new state until it is finished.
+ * socket, or a quiet one). Calls onUpdate(job) for every new state until it is finished, and
+ * onError(error) when the job is gone (404) or the server was unreachable for `offlineMs`.
  */
-export function watchJob({ status_url, ws_url }, onUpdate, onError, { pollMs = 1000 } = {}) {
+export function watchJob(
+  { status_url, ws_url },
+  onUpdate,
+  onError,
+  { pollMs = 1000, offlineMs = 20_000 } = {},
+) {
   let stopped = false;
   let socket = null;
   let timer = null;
@@ -81,12 +87,11 @@ export function watchJob({ status_url, ws_url }, onUpdate, onError, { pollMs = 1
     try {
       deliver(await getJob(status_url));
     } catch (error) {
-      if (error.status === 404 && !stopped) {
+      // A blip is retried (the job lives on the server); a gone job or a long silence is not.
+      if (!stopped && (error.status === 404 || Date.now() - lastSeen > offlineMs)) {
         stop();
         onError(error);
-        return;
       }
-      // a network blip: keep trying, the job lives on the server
     }
   };
 

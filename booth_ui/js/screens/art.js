@@ -11,7 +11,7 @@ const PRODUCT_ICONS = {
   mug: ["M4 6h12v11a3 3 0 0 1-3 3H7a3 3 0 0 1-3-3z", "M16 9h2a3 3 0 0 1 0 6h-2"],
 };
 const FALLBACK_ICON = ["M5 7h14v13H5z", "M9 7a3 3 0 0 1 6 0"];
-const STALL_S = 180; // no news from the job for this long: the failsafe takes over
+const STALL_S = 180; // a running job unchanged this long: the failsafe takes over
 
 /**
  * Two stacked <img> layers: a new picture decodes in the hidden one, then fades in on top
@@ -119,10 +119,12 @@ export function artStates(booth) {
         if (signal.aborted) return;
       }
 
-      // A job that says nothing for this long is stuck: tell the guest rather than wait forever.
+      // A running job whose state stands still this long is stuck: tell the guest rather than
+      // wait forever. (Waiting in the queue is not stuck; the server's heartbeats watch that.)
       let stall = null;
-      const watchdog = () => {
+      const watchdog = (job) => {
         clearTimeout(stall);
+        if (job?.status !== "running") return;
         stall = setTimeout(() => {
           booth.machine.fail(new Error(t("error.stalled")), () => booth.machine.go("render"), {
             kept: true,
@@ -130,11 +132,10 @@ export function artStates(booth) {
         }, STALL_S * 1000);
       };
       signal.addEventListener("abort", () => clearTimeout(stall));
-      watchdog();
 
       const update = async (job) => {
         if (signal.aborted) return;
-        watchdog();
+        watchdog(job);
         session.job = job;
         status.textContent = describe(job);
         screen.dataset.jobStatus = job.status;
@@ -149,14 +150,13 @@ export function artStates(booth) {
         else if (job.preview_url) frame.show(job.preview_url, "preview"); // versioned by the server
         else if (job.fast_url) frame.show(job.fast_url, "fast");
         if (job.status === "done") {
-          clearTimeout(stall);
           await sleep(1400); // a moment to admire it before the panel slides in
           if (!signal.aborted) booth.machine.go("result", { job });
         }
       };
       const watcher = watchJob(session.capture, update, (error) => {
         if (signal.aborted) return;
-        session.capture = null;
+        if (error.status === 404) session.capture = null; // gone: send the photo again
         booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
       });
       signal.addEventListener("abort", () => watcher.stop());

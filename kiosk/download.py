@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Capture, JobStatus
-from kiosk import jobs
+from kiosk import event, jobs
 from kiosk.dbio import run_db
 from kiosk.keys import SETTINGS
 from kiosk.storage import resolve
@@ -83,7 +83,7 @@ async def download_page(request: web.Request) -> web.Response:
     found = await run_db(request, lookup, token) if TOKEN.match(token) else None
     if found is None:
         return not_found()
-    title = request.config_dict[SETTINGS].event_name
+    title = (await run_db(request, event.load, request.config_dict[SETTINGS]))["event_name"]
     if found["painting"] is None:
         return page(
             title,

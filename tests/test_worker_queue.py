@@ -14,6 +14,7 @@ from db.migrate import upgrade
 from db.models import Job, JobStatus, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
 from kiosk import jobs
+from kiosk.worker import DeviceLock
 
 
 @pytest.fixture
@@ -145,3 +146,14 @@ def test_retry_and_cancel(sessions, settings) -> None:
         assert jobs.cancel(session, hq.id).status == JobStatus.cancelled
         assert jobs.retry(session, hq.id).status == JobStatus.queued
         assert jobs.retry(session, "nope") is None
+
+
+def test_one_hq_render_per_device_across_workers(settings) -> None:
+    first = DeviceLock(settings.data_dir, "cpu")
+    second = DeviceLock(settings.data_dir, "cpu")  # another worker process on this machine
+    other_device = DeviceLock(settings.data_dir, "cuda0")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    assert other_device.try_acquire()
+    first.release()
+    assert second.try_acquire()

@@ -135,11 +135,15 @@ def claim(sessions: sessionmaker[Session], mode: str, worker_id: str) -> str | N
     return None
 
 
-def heartbeat(sessions: sessionmaker[Session], worker_id: str) -> None:
+def heartbeat(sessions: sessionmaker[Session], worker_id: str, job_ids: list[str]) -> None:
+    """Keep the jobs a worker is really working on alive (a job it lost track of goes stale
+    and is requeued)."""
+    if not job_ids:
+        return
     with sessions.begin() as session:
         session.execute(
             update(Job)
-            .where(Job.worker == worker_id, Job.status == JobStatus.running)
+            .where(Job.id.in_(job_ids), Job.worker == worker_id, Job.status == JobStatus.running)
             .values(heartbeat_at=utcnow())
         )
 
@@ -252,7 +256,7 @@ def requeue_interrupted(
     sessions: sessionmaker[Session],
     *,
     stale_after: float,
-    exclude_worker: str | None = None,
+    working_on: frozenset[str] = frozenset(),
     now: datetime | None = None,
 ) -> list[str]:
     """Requeue running jobs whose worker died (same host) or stopped beating.
@@ -270,7 +274,7 @@ def requeue_interrupted(
         ).all()
     touched = []
     for job_id, worker, heartbeat_at, started_at, attempts in running:
-        if worker == exclude_worker:
+        if job_id in working_on:  # the caller's own jobs in hand
             continue
         beat = aware(heartbeat_at) or aware(started_at)
         if not (beat is None or beat < cutoff or _process_gone(worker)):

@@ -79,6 +79,7 @@ class Worker:
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.stopping = threading.Event()
         self.fast_busy = threading.Event()
+        self.active: set[str] = set()  # ids of the jobs the lanes are working on
         self.painter: Painter | None = None
 
     # --- the process ---------------------------------------------------------------------
@@ -104,7 +105,7 @@ class Worker:
         last_recovery = time.monotonic()
         try:
             while not self.stopping.wait(HEARTBEAT_S):
-                jobs.heartbeat(self.sessions, self.worker_id)
+                jobs.heartbeat(self.sessions, self.worker_id, list(self.active))
                 if time.monotonic() - last_recovery > RECOVERY_S:
                     self._recover()
                     last_recovery = time.monotonic()
@@ -122,7 +123,7 @@ class Worker:
         requeued = jobs.requeue_interrupted(
             self.sessions,
             stale_after=self.settings.stale_after_s,
-            exclude_worker=self.worker_id,
+            working_on=frozenset(self.active),
         )
         if requeued:
             log.info("requeued interrupted jobs: %s", ", ".join(requeued))
@@ -155,18 +156,22 @@ class Worker:
             capture = job.capture
             session.expunge_all()
         log.info("job %s (%s) for capture %s: started", job.id, job.mode, capture.id)
+        self.active.add(job.id)
         try:
-            timings = run(job, capture)
-        except Exception as exc:
-            log.exception("job %s failed", job.id)
-            jobs.finish(self.sessions, job.id, JobStatus.failed, error=failure_message(exc))
-            return
-        if timings is None:  # stopping: back to the queue, another run finishes it
-            jobs.release(self.sessions, job.id)
-            log.info("job %s: interrupted, requeued", job.id)
-            return
-        jobs.finish(self.sessions, job.id, JobStatus.done, timings=timings)
-        log.info("job %s: done %s", job.id, {k: round(v, 2) for k, v in timings.items()})
+            try:
+                timings = run(job, capture)
+            except Exception as exc:
+                log.exception("job %s failed", job.id)
+                jobs.finish(self.sessions, job.id, JobStatus.failed, error=failure_message(exc))
+                return
+            if timings is None:  # stopping: back to the queue, another run finishes it
+                jobs.release(self.sessions, job.id)
+                log.info("job %s: interrupted, requeued", job.id)
+                return
+            jobs.finish(self.sessions, job.id, JobStatus.done, timings=timings)
+            log.info("job %s: done %s", job.id, {k: round(v, 2) for k, v in timings.items()})
+        finally:
+            self.active.discard(job.id)
 
     # --- the two kinds of job --------------------------------------------------------------
 

@@ -106,13 +106,23 @@ def test_interrupted_jobs_are_requeued_then_failed_after_three_attempts(sessions
     fast_id = jobs.claim(sessions, jobs.FAST, "elsewhere:42")
     # A fresh heartbeat from another machine: left alone.
     assert jobs.requeue_interrupted(sessions, stale_after=30) == []
-    # The same job, its worker silent for a minute: requeued.
-    with sessions.begin() as session:
-        session.execute(
-            update(Job)
-            .where(Job.id == fast_id)
-            .values(heartbeat_at=utcnow() - timedelta(seconds=60))
-        )
+
+    # Silent for a minute: requeued, unless the caller has it in hand or its worker beats.
+    def silence() -> None:
+        with sessions.begin() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == fast_id)
+                .values(heartbeat_at=utcnow() - timedelta(seconds=60))
+            )
+
+    silence()
+    in_hand = frozenset({fast_id})
+    assert jobs.requeue_interrupted(sessions, stale_after=30, working_on=in_hand) == []
+    jobs.heartbeat(sessions, "elsewhere:42", [fast_id])
+    assert jobs.requeue_interrupted(sessions, stale_after=30) == []
+    silence()
+    jobs.heartbeat(sessions, "elsewhere:42", [])  # its worker lost track of it: no beat
     assert jobs.requeue_interrupted(sessions, stale_after=30) == [fast_id]
     # A worker on this machine whose process is gone: requeued at once, heartbeat or not.
     dead = f"{jobs.this_worker_id().rpartition(':')[0]}:{run_and_get_dead_pid()}"

@@ -42,10 +42,6 @@ def links(request: web.Request) -> jobs.Links:
     return jobs.Links(public_base(request))
 
 
-def _scene_title(scene: Any) -> str:
-    return getattr(scene, "title", scene.name)
-
-
 # --- config and thumbnails ----------------------------------------------------------------
 
 
@@ -77,7 +73,7 @@ async def config(request: web.Request) -> web.Response:
             + [
                 {
                     "name": scene.name,
-                    "title": _scene_title(scene),
+                    "title": scene.title,
                     "thumb_url": f"/api/scenes/{scene.name}/thumb.jpg",
                 }
                 for scene in scenes

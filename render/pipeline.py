@@ -14,7 +14,6 @@ function accepts (``cut_out``: ``use_u2netp``, ``feather``…; ``compose_layers`
 from __future__ import annotations
 
 import inspect
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from render.cancel import Cancel, is_cancelled
 from render.compose import compose_layers
 from render.cutout import Cutout, cut_out
 from render.images import ImageSource, load_image
@@ -31,8 +31,6 @@ from render.styles import STYLES
 
 if TYPE_CHECKING:
     from render.stylize import StyleEngine, StyleProgress
-
-Cancel = threading.Event | Callable[[], bool] | None
 
 
 class RenderCancelled(Exception):
@@ -186,18 +184,10 @@ STEP_NAMES = {
 }
 
 
-def _cancelled(cancel: Cancel) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
-
-
 def run_steps(ctx: RenderContext, steps: Sequence[Step]) -> RenderContext:
     """Run ``steps`` in order, timing each; a cancel is honoured between steps."""
     for step in steps:
-        if _cancelled(ctx.cancel):
+        if is_cancelled(ctx.cancel):
             raise RenderCancelled("cancelled")
         started = time.perf_counter()
         step(ctx)

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,15 +37,17 @@ class GatysOptions:
     """Every knob of the HQ mode. The defaults are the tuned booth defaults (see README)."""
 
     content_weight: float = 5.0  # α
-    style_weight: float = 100.0  # β
-    tv_weight: float = 1.0
+    style_weight: float = 30.0  # β (the plain Gatys baseline uses 100)
+    tv_weight: float = 0.0  # total variation; up to 1e7 changed nothing visible at 512 px
     layer_weights: tuple[float, ...] = (1.0, 0.8, 0.5, 0.3, 0.1)  # for STYLE_LAYERS
-    steps: int = 300  # iterations in all, shared out over the scales
-    scales: tuple[float, ...] = (0.5, 0.75, 1.0)  # of the final long side
-    step_shares: tuple[float, ...] = (0.7, 0.2, 0.1)  # of `steps`, per scale
+    steps: int = 90  # iterations (VGG forward+backward passes) in all, over the scales
+    scales: tuple[float, ...] = (0.5, 1.0)  # of the final size
+    step_shares: tuple[float, ...] = (0.6, 0.4)  # of `steps`, per scale
     optimizer: Literal["lbfgs", "adam"] = "lbfgs"
     lr: float = 0.02  # Adam only; L-BFGS takes unit steps
     init: Literal["content", "noise"] = "content"
+    restore_detail: bool = True  # between scales, add back the photo's finer detail
+    match_palette: bool = True  # start from the photo in the painting's colours (init=content)
     style_scale: float = 1.0  # painting's area relative to the output's: brush-stroke size
     pool: Literal["max", "avg"] = "max"
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -129,6 +131,25 @@ def image_digest(image: Image.Image) -> str:
     digest = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
     digest.update(rgb.tobytes())
     return digest.hexdigest()
+
+
+def match_palette(image: Image.Image, palette: Image.Image) -> Image.Image:
+    """``image`` recoloured so its RGB mean and covariance are ``palette``'s (a linear map)."""
+    source = np.asarray(image.convert("RGB"), dtype=np.float64).reshape(-1, 3) / 255.0
+    target = np.asarray(palette.convert("RGB"), dtype=np.float64).reshape(-1, 3) / 255.0
+
+    def sqrt_and_inverse(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, vectors = np.linalg.eigh(cov + np.eye(3) * 1e-5)
+        values = np.clip(values, 1e-8, None)
+        return (vectors * np.sqrt(values)) @ vectors.T, (vectors / np.sqrt(values)) @ vectors.T
+
+    _, inverse = sqrt_and_inverse(np.cov(source, rowvar=False))
+    root, _ = sqrt_and_inverse(np.cov(target, rowvar=False))
+    mapped = (source - source.mean(0)) @ (root @ inverse).T + target.mean(0)
+    array = (
+        np.clip(mapped * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(image.height, image.width, 3)
+    )
+    return Image.fromarray(array)
 
 
 def use_bf16(device: torch.device, precision: str) -> bool:
@@ -249,6 +270,10 @@ class _Stop(Exception):
         self.reason = reason
 
 
+class _Diverged(Exception):
+    """The loss became inf or NaN."""
+
+
 class _Best:
     """The lowest-loss image seen so far in one scale (a step may make things worse)."""
 
@@ -281,6 +306,19 @@ class Gatys:
         self.vgg = vgg  # (pool, channels_last) -> the loaded network on ``device``
         self.grams = grams
         self.device = device
+
+    @staticmethod
+    def _optimizer(x: torch.Tensor, options: GatysOptions, steps: int) -> torch.optim.Optimizer:
+        if options.optimizer == "adam":
+            return torch.optim.Adam([x], lr=options.lr)
+        return torch.optim.LBFGS(
+            [x],
+            max_iter=max(1, steps),
+            max_eval=max(1, steps),
+            history_size=50,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+        )
 
     def run(
         self,
@@ -316,6 +354,7 @@ class Gatys:
             with torch.autocast(self.device.type, torch.bfloat16, enabled=bf16):
                 return vgg(x, layers)
 
+        recoloured = match_palette(content, style) if options.match_palette else content
         for index, plan in enumerate(plans, start=1):
             width, height = plan.size
             content_t = to_tensor(content.resize(plan.size, Image.Resampling.LANCZOS), self.device)
@@ -329,48 +368,52 @@ class Gatys:
 
             if image is None:
                 if options.init == "content":
-                    start = content_t
+                    start = to_tensor(recoloured.resize(plan.size, Image.Resampling.LANCZOS))
+                    start = start.to(self.device)
                 else:
                     start = torch.rand(content_t.shape, generator=generator).to(self.device)
             else:
-                start = F.interpolate(image, size=(height, width), mode="bicubic").clamp(0, 1)
+                start = F.interpolate(image, size=(height, width), mode="bicubic")
+                if options.restore_detail:
+                    # Upsampling blurs: add back the photo's detail finer than the last scale.
+                    coarse = F.interpolate(
+                        content_t, size=image.shape[-2:], mode="bicubic", antialias=True
+                    )
+                    start = (
+                        start
+                        + content_t
+                        - F.interpolate(coarse, size=(height, width), mode="bicubic")
+                    )
+                start = start.clamp(0, 1)
             x = start.detach().clone().requires_grad_(True)
             best = _Best(x)
-            if options.optimizer == "lbfgs":
-                # Strong-Wolfe line search: unit steps without it can blow up on this
-                # non-convex loss. Budgeted in evaluations, each one VGG forward+backward.
-                opt: torch.optim.Optimizer = torch.optim.LBFGS(
-                    [x],
-                    max_iter=plan.steps,
-                    max_eval=plan.steps,
-                    history_size=50,
-                    tolerance_grad=0.0,
-                    tolerance_change=0.0,
-                    line_search_fn="strong_wolfe",
-                )
-            else:
-                opt = torch.optim.Adam([x], lr=options.lr)
-            evals = 0
+            evals, restarts = 0, 0
+            reference = 0.0  # the scale's first loss: losses are optimised relative to it
             layers = (*STYLE_LAYERS, CONTENT_LAYER)
 
             def closure() -> torch.Tensor:
-                nonlocal evals, done
+                nonlocal evals, done, reference
                 if evals >= plan.steps:  # noqa: B023
                     raise _Stop("done")
                 if is_cancelled(cancel):
                     raise _Stop("cancelled")
                 if budget is not None and time.perf_counter() - started >= budget:
                     raise _Stop("budget")
-                opt.zero_grad(set_to_none=True)  # noqa: B023
+                x.grad = None  # noqa: B023
                 features = forward(x, layers)  # noqa: B023
                 c_loss = content_loss(features[CONTENT_LAYER])  # noqa: B023
                 s_loss = style_loss(features)  # noqa: B023
                 t_loss = tv_loss(x)  # noqa: B023
                 loss = c_loss + s_loss + t_loss
-                loss.backward()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise _Diverged
+                reference = reference or max(value, 1e-12)
+                # O(1) losses keep L-BFGS's first steps (identity Hessian) sane.
+                relative = loss / reference
+                relative.backward()
                 evals += 1
                 done += 1
-                value = float(loss.detach())
                 best.offer(value, x)  # noqa: B023
                 update = StyleProgress(
                     scale=index,  # noqa: B023
@@ -388,18 +431,34 @@ class Gatys:
                 history.append(update)
                 if progress is not None:
                     progress(update)
-                return loss
+                return relative.detach()
 
-            try:
-                if options.optimizer == "lbfgs":
-                    opt.step(closure)
-                else:
-                    for _ in range(plan.steps):
+            while True:
+                opt = self._optimizer(x, options, plan.steps - evals)
+                try:
+                    if options.optimizer == "lbfgs":
                         opt.step(closure)
-                        with torch.no_grad():
-                            x.clamp_(0, 1)
-            except _Stop as stop:
-                stopped = stop.reason
+                    else:
+                        while True:
+                            opt.step(closure)
+                            with torch.no_grad():
+                                x.clamp_(0, 1)
+                except _Stop as stop:
+                    stopped = stop.reason
+                    break
+                except _Diverged:  # a wild step: go on from the best image, fresh history
+                    restarts += 1
+                    if restarts > 3:
+                        break
+                    with torch.no_grad():
+                        x.copy_(best.image)
+                    continue
+                if evals >= plan.steps or options.optimizer != "lbfgs":
+                    break
+                # L-BFGS gave up early (converged or no progress): restart its history.
+                restarts += 1
+                if restarts > 3:
+                    break
             image = best.image
             if stopped != "done":
                 break
@@ -412,20 +471,20 @@ class Gatys:
 
 
 def baseline_options() -> GatysOptions:
-    """The plain Gatys baseline: single scale, fp32, from noise, 300 L-BFGS steps."""
+    """The plain Gatys baseline: single scale, fp32, from noise, 300 L-BFGS steps, and the
+    classic weights of the Caffe-VGG19 implementation (α = 5, β = 100, no TV)."""
     return replace(
         GatysOptions(),
+        style_weight=100.0,
         scales=(1.0,),
         step_shares=(1.0,),
         steps=300,
         init="noise",
+        restore_detail=False,
+        match_palette=False,
         precision="fp32",
         channels_last=False,
     )
-
-
-def options_dict(options: GatysOptions) -> dict:
-    return asdict(options)
 
 
 @dataclass(frozen=True)
@@ -445,7 +504,8 @@ def distances(
     """How far ``image`` is from the painting's style and the photo's content, in fp32.
 
     Measured at ``image``'s size, with the photo resized to it and the painting resized to the
-    same area, the way the HQ mode sees them.
+    same area, the way the HQ mode sees them. The style distance weighs the layers as the style
+    loss does by default (1.0, 0.8, 0.5, 0.3, 0.1 from conv1_1 to conv5_1).
     """
     from render.losses import content_distance, style_distance
 
@@ -459,6 +519,6 @@ def distances(
     grams = {n: gram_matrix(out[n]) for n in STYLE_LAYERS}
     targets = {n: gram_matrix(painting[n]) for n in STYLE_LAYERS}
     return Distances(
-        style=style_distance(grams, targets),
+        style=style_distance(grams, targets, GatysOptions().style_weights),
         content=content_distance(out[CONTENT_LAYER], photo[CONTENT_LAYER]),
     )

@@ -21,14 +21,15 @@ class _Gram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, flat: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(flat)
         full = _at_least_fp32(flat)
+        ctx.save_for_backward(full)
+        ctx.dtype = flat.dtype
         return full.mT @ full
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (flat,) = ctx.saved_tensors
-        return (_at_least_fp32(flat) @ (grad + grad.mT)).to(flat.dtype)
+        (full,) = ctx.saved_tensors
+        return (full @ (grad + grad.mT)).to(ctx.dtype)
 
 
 def _at_least_fp32(tensor: torch.Tensor) -> torch.Tensor:

@@ -70,7 +70,7 @@ def stylize_command(args: argparse.Namespace, settings: Settings) -> int:
     if not out.parent.is_dir():
         raise CommandError(f"{out.parent}: no such directory")
     style: str | int = args.style
-    if args.mode == "fast" and args.style.isdigit() and not Path(args.style).exists():
+    if args.style.isdigit() and not Path(args.style).exists():  # the 26-style network's
         style = int(args.style)
     hq_opts = {}
     if args.mode == "hq":

@@ -31,7 +31,7 @@ from render.gatys import (
     fit_long_side,
     is_cancelled,
 )
-from render.images import ImageSource, load_image
+from render.images import ImageError, ImageSource, load_image
 from render.styles import STYLES
 
 __all__ = ["StyleEngine", "StyleProgress", "stylize"]
@@ -120,13 +120,13 @@ class StyleEngine:
         """
         started = time.perf_counter()
         options = _check(size, mode, strength, budget, hq_opts)
-        photo = load_image(content)
+        photo = _load(content)
         if isinstance(style, int) and not isinstance(style, bool):
             if mode != "fast":
                 raise ValueError("a numbered style (0..25) exists only in fast mode")
             painting: Image.Image | int = style
         else:
-            painting = load_image(_style_path(style))
+            painting = _load(_style_path(style))
         if mode == "fast":
             result = self._fast_mode(photo, painting, size, strength, preserve_color)
             stopped = "cancelled" if is_cancelled(cancel) else "done"
@@ -216,6 +216,13 @@ def _check(
     if mode == "fast":
         return None
     return replace(GatysOptions(), **hq_opts)
+
+
+def _load(source: ImageSource) -> Image.Image:
+    try:
+        return load_image(source)
+    except OSError as exc:  # PIL's header parser can fail this way on a truncated file
+        raise ImageError(f"the image file is truncated or corrupt ({exc})") from exc
 
 
 def _style_path(style: ImageSource | str) -> ImageSource:

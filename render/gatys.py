@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from render.cancel import Cancel, is_cancelled
 from render.losses import ContentLoss, StyleLoss, TVLoss, gram_matrix
 from render.vgg import VGG19Features
 
@@ -88,17 +89,6 @@ class StyleProgress:
     total_loss: float
     elapsed: float  # seconds since the run started
     preview: Image.Image | None = None
-
-
-Cancel = threading.Event | Callable[[], bool] | None
-
-
-def is_cancelled(cancel: Cancel) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set()
-    return bool(cancel())
 
 
 def to_tensor(image: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -37,8 +37,9 @@ CONTENT_LAYER = "conv4_2"
 class GatysOptions:
     """Every knob of the HQ mode. The defaults are the tuned booth defaults (see README)."""
 
-    content_weight: float = 5.0  # α
-    style_weight: float = 30.0  # β (the plain Gatys baseline uses 100)
+    content_weight: float = 1.0  # α
+    style_weight: float = 8.0  # β
+    relative_weights: bool = True  # α, β per unit of this photo's and painting's losses
     tv_weight: float = 0.0  # total variation; up to 1e7 changed nothing visible at 512 px
     layer_weights: tuple[float, ...] = (1.0, 0.8, 0.5, 0.3, 0.1)  # for STYLE_LAYERS
     steps: int = 90  # iterations (VGG forward+backward passes) in all, over the scales
@@ -351,9 +352,26 @@ class Gatys:
             style_small = fit_area(style, width * height * options.style_scale**2)
             targets = self.grams.get(vgg, style_small, style_digest, STYLE_LAYERS, options.pool)
             with torch.no_grad():
-                content_target = forward(content_t, (CONTENT_LAYER,))[CONTENT_LAYER]
+                photo = forward(content_t, (*STYLE_LAYERS, CONTENT_LAYER))
+            content_target = photo[CONTENT_LAYER]
             content_loss = ContentLoss(content_target, options.content_weight)
             style_loss = StyleLoss(targets, options.style_weights, style_weight)
+            if options.relative_weights:
+                # α per unit of the photo's feature energy; each style layer per unit of the
+                # photo's own distance to the painting there. So β means the same for every
+                # painting, photo and scale, and the layer weights say what they mean.
+                content_loss.weight /= float(content_target.float().pow(2).mean()) + 1e-12
+                total = sum(options.layer_weights)
+                with torch.no_grad():
+                    style_loss.layer_weights = {
+                        name: weight
+                        / total
+                        / max(
+                            float(F.mse_loss(gram_matrix(photo[name]), targets[name])),
+                            1e-6 * float(targets[name].pow(2).mean()) + 1e-12,
+                        )
+                        for name, weight in options.style_weights.items()
+                    }
             tv_loss = TVLoss(options.tv_weight)
 
             if image is None:
@@ -465,7 +483,9 @@ def baseline_options() -> GatysOptions:
     classic weights of the Caffe-VGG19 implementation (α = 5, β = 100, no TV)."""
     return replace(
         GatysOptions(),
+        content_weight=5.0,
         style_weight=100.0,
+        relative_weights=False,
         scales=(1.0,),
         step_shares=(1.0,),
         steps=300,

@@ -40,18 +40,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--init", choices=["content", "noise"], default=defaults.init, help="HQ starting image"
     )
-    p.add_argument("--optimizer", choices=["lbfgs", "adam"], default=defaults.optimizer)
-    p.add_argument("--content-weight", type=float, default=defaults.content_weight)
-    p.add_argument("--style-weight", type=float, default=defaults.style_weight)
-    p.add_argument("--tv-weight", type=float, default=defaults.tv_weight)
+    p.add_argument(
+        "--optimizer", choices=["lbfgs", "adam"], default=defaults.optimizer, help="default lbfgs"
+    )
+    p.add_argument(
+        "--content-weight",
+        type=float,
+        default=defaults.content_weight,
+        help=f"α, relative to the photo (default {defaults.content_weight:g})",
+    )
+    p.add_argument(
+        "--style-weight",
+        type=float,
+        default=defaults.style_weight,
+        help=f"β, relative to the painting: more paint above (default {defaults.style_weight:g})",
+    )
+    p.add_argument(
+        "--tv-weight", type=float, default=defaults.tv_weight, help="total-variation smoothing"
+    )
     p.add_argument(
         "--style-scale",
         type=float,
         default=defaults.style_scale,
         help="painting size relative to the output: bigger brush strokes above 1",
     )
-    p.add_argument("--pool", choices=["max", "avg"], default=defaults.pool)
-    p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default=defaults.precision)
+    p.add_argument("--pool", choices=["max", "avg"], default=defaults.pool, help="VGG pooling")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "bf16", "fp32"],
+        default=defaults.precision,
+        help="VGG precision (auto: bf16 where the hardware has it)",
+    )
     p.add_argument("--scene", help="cut the people out onto this scene first (`stylebooth scenes`)")
     p.set_defaults(handler=stylize_command)
 

@@ -241,7 +241,7 @@ def contact_sheet(
     out: Path = ROOT / "docs" / "images" / "contact_sheet.jpg",
     cells: Path = ROOT / "tests" / "artifacts" / "contact_sheet",
     size: int = HQ_SIZE,
-    tile: int = 176,
+    tile: int = 160,
 ) -> Path:
     """Rows: the photos in shared/data/people; columns: the paintings in shared/data/styles.
 
@@ -288,7 +288,7 @@ def contact_sheet(
                 print(f"  {cell.name}: {time.perf_counter() - started:.0f} s", flush=True)
             place(Image.open(cell).convert("RGB"), row, column)
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out, quality=84, optimize=True)
+    sheet.save(out, quality=66, optimize=True, progressive=True)
     return out
 
 

@@ -8,7 +8,8 @@ the plain Gatys baseline in the same run (speed ratio and how stylised / recogni
 * fast mode at 640×480 (style vector cached, as for a preset);
 * the baseline: single-scale fp32 L-BFGS from noise, 300 steps, 512 px, Gatys's default
   weights (α = 5, β = 100, as in the classic neural-style implementation); its time, and the
-  Gram (style) and conv4_2 (content) distances of both results to the painting and the photo.
+  Gram (style) and conv4_2 (content) distances of both results to the painting and the photo,
+  and the two side by side in docs/images/style_baseline_vs_hq.jpg.
 
 Run alone: ``python -m benchmarks.bench_style``. The CPU may be shared: compare ratios.
 ``python -m benchmarks.bench_style contact-sheet`` renders docs/images/contact_sheet.jpg.
@@ -24,7 +25,10 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -145,6 +149,7 @@ def baseline(engine) -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     import torch
+    from PIL import Image
 
     from render.gatys import GatysOptions, baseline_options, distances, fit_long_side
     from render.images import load_image
@@ -211,6 +216,13 @@ def run() -> dict[str, Any]:
             ours = distances(vgg, hq["image"], content, painting)
             theirs = distances(vgg, base["image"], content, painting)
             photo_itself = distances(vgg, content, content, painting)
+            painting_itself = distances(
+                vgg, painting.resize(content.size, Image.Resampling.LANCZOS), content, painting
+            )
+            side_by_side(
+                [content, base["image"], hq["image"], painting],
+                ["photo", "baseline (300 steps, fp32)", "HQ (our defaults)", "painting"],
+            )
             out["baseline"] = {
                 "seconds": base["seconds"],
                 "options": baseline_options().__dict__,
@@ -219,6 +231,7 @@ def run() -> dict[str, Any]:
             out["hq_options"] = GatysOptions().__dict__
             out["hq_distances"] = ours.__dict__
             out["photo_distances"] = photo_itself.__dict__
+            out["painting_distances"] = painting_itself.__dict__
             out["speedup"] = base["seconds"] / hq["warm_s"]
             rows += [
                 {"metric": "baseline 512 px (fp32, 1 scale, 300 steps)", "value": round(
@@ -231,9 +244,37 @@ def run() -> dict[str, Any]:
                 {"metric": "content distance (conv4_2, to the photo): HQ / baseline",
                  "value": f"{ours.content:.3f} / {theirs.content:.3f}",
                  "target": "HQ clearly lower"},
+                {"metric": "for scale, photo / painting: style distance",
+                 "value": f"{photo_itself.style:.3f} / {painting_itself.style:.3f}"},
+                {"metric": "for scale, photo / painting: content distance",
+                 "value": f"{photo_itself.content:.3f} / {painting_itself.content:.3f}"},
             ]  # fmt: skip
             print(f"   {base['seconds']:.0f} s; HQ {ours}, baseline {theirs}", flush=True)
     out["load_average"] = {"before": load_before, "after": _load()}
+    return out
+
+
+def side_by_side(
+    images: list[Image.Image],
+    captions: list[str],
+    out: Path = ROOT / "docs" / "images" / "style_baseline_vs_hq.jpg",
+    height: int = 300,
+) -> Path:
+    """The images in one row at ``height`` px, each captioned above."""
+    from PIL import Image, ImageDraw, ImageOps
+
+    label, pad = 18, 6
+    thumbs = [ImageOps.contain(i.convert("RGB"), (10 * height, height)) for i in images]
+    width = sum(t.width for t in thumbs) + pad * (len(thumbs) + 1)
+    sheet = Image.new("RGB", (width, height + label + 2 * pad), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = pad
+    for thumb, caption in zip(thumbs, captions, strict=True):
+        draw.text((x + 2, pad), caption, fill=(40, 40, 40))
+        sheet.paste(thumb, (x, pad + label))
+        x += thumb.width + pad
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, quality=80, optimize=True)
     return out
 
 

@@ -235,7 +235,7 @@ def save_result(
 # --- recovery ---------------------------------------------------------------------------
 
 
-def _process_gone(worker: str | None) -> bool:
+def process_gone(worker: str | None) -> bool:
     """True when the worker ran on this host and its process no longer exists."""
     host, _, pid = (worker or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -277,7 +277,7 @@ def requeue_interrupted(
         if job_id in working_on:  # the caller's own jobs in hand
             continue
         beat = aware(heartbeat_at) or aware(started_at)
-        if not (beat is None or beat < cutoff or _process_gone(worker)):
+        if not (beat is None or beat < cutoff or process_gone(worker)):
             continue
         if attempts >= MAX_ATTEMPTS:
             values: dict[str, Any] = {
@@ -339,6 +339,19 @@ def queue_position(session: Session, job: Job) -> int:
             | ((Job.status == JobStatus.queued) & (Job.created_at < job.created_at)),
         )
     )
+
+
+def queue_counts(session: Session) -> dict[str, dict[str, int]]:
+    """Jobs waiting and in hand, per lane: ``{"fast": {"queued": n, "running": m}, "hq": ...}``."""
+    counts = {mode: {"queued": 0, "running": 0} for mode in (FAST, HQ)}
+    rows = session.execute(
+        select(Job.mode, Job.status, func.count())
+        .where(Job.status.in_(ACTIVE))
+        .group_by(Job.mode, Job.status)
+    )
+    for mode, status, count in rows:
+        counts.setdefault(mode, {"queued": 0, "running": 0})[status.value] = count
+    return counts
 
 
 def describe(session: Session, job_id: str, links: Links) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Capture, Job, JobStatus, Result
-from kiosk import jobs
+from kiosk import beacon, jobs
 from kiosk.config import Settings
 from kiosk.painter import Painter, Prepared
 from kiosk.storage import capture_dir, resolve, save_image
@@ -94,6 +94,7 @@ class Worker:
         self.painter.warm_up(next(iter(STYLES)))
         device = str(self.painter.engine.device).replace(":", "")
         self.device_lock = DeviceLock(self.settings.data_dir, device)
+        self._beat(device)
         log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
         self._recover()
         lanes = [
@@ -106,6 +107,7 @@ class Worker:
         try:
             while not self.stopping.wait(HEARTBEAT_S):
                 jobs.heartbeat(self.sessions, self.worker_id, list(self.active))
+                self._beat(device)
                 if time.monotonic() - last_recovery > RECOVERY_S:
                     self._recover()
                     last_recovery = time.monotonic()
@@ -114,10 +116,19 @@ class Worker:
             for lane in lanes:
                 lane.join()
             self.engine.dispose()
+            beacon.clear(self.settings.data_dir, self.worker_id)
             log.info("worker %s stopped", self.worker_id)
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _beat(self, device: str) -> None:
+        try:
+            beacon.beat(
+                self.settings.data_dir, self.worker_id, device=device, busy=len(self.active)
+            )
+        except OSError as exc:  # a full disk must not stop the renders; /healthz will tell
+            log.warning("could not write the worker beacon: %s", exc)
 
     def _recover(self) -> None:
         requeued = jobs.requeue_interrupted(
@@ -127,6 +138,7 @@ class Worker:
         )
         if requeued:
             log.info("requeued interrupted jobs: %s", ", ".join(requeued))
+        beacon.prune(self.settings.data_dir, self.settings.stale_after_s)
 
     def _lane(self, mode: str) -> None:
         poll = FAST_POLL_S if mode == jobs.FAST else HQ_POLL_S

@@ -120,6 +120,18 @@ async def test_capture_creates_a_queued_job(client, booth_settings) -> None:
     assert state["queue_position"] == 1  # one guest ahead
 
 
+async def test_health_counts_the_queue_and_says_when_no_worker_runs(client, booth_settings) -> None:
+    body = await (await client.get("/healthz")).json()
+    assert body["status"] == "degraded" and body["workers"] == []
+    assert any("no render worker" in problem for problem in body["problems"])
+    assert body["queue"] == {"fast": {"queued": 0, "running": 0}, "hq": {"queued": 0, "running": 0}}
+    await upload(client)
+    await upload(client)
+    body = await (await client.get("/healthz")).json()
+    assert body["queue"]["fast"] == {"queued": 2, "running": 0}
+    assert body["queue"]["hq"] == {"queued": 2, "running": 0}
+
+
 @pytest.mark.parametrize(
     ("photo", "message"),
     [

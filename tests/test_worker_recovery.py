@@ -107,6 +107,11 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
         await wait_for(client, done["job_id"], lambda s: s["status"] == "done", first_worker)
         finished = snapshot(settings, done["capture_id"])
         assert {"fast", "final", "master", "composite"} <= set(finished)
+        health = await (await client.get("/healthz")).json()
+        assert [w["worker"].rpartition(":")[2] for w in health["workers"]] == [
+            str(first_worker.pid)
+        ]
+        assert health["status"] == "ok" and health["problems"] == []
 
         # The second guest's HQ render is under way when the worker is killed.
         victim = await upload(client, "hiker.jpg")
@@ -130,6 +135,9 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
     client = await aiohttp_client(create_app(settings))
     interrupted = hq_job(settings, victim["job_id"])
     assert interrupted.status == JobStatus.running and interrupted.attempts == 1
+    health = await (await client.get("/healthz")).json()  # the killed worker is not counted
+    assert health["workers"] == [] and health["status"] == "degraded"
+    assert health["queue"]["hq"] == {"queued": 0, "running": 1}
     state = await (await client.get(victim["status_url"])).json()
     assert state["fast_url"] is not None and state["final_url"] is None
     victim_fast = snapshot(settings, victim["capture_id"])["fast"]
@@ -163,6 +171,7 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
         released = hq_job(settings, third["job_id"])
         assert released.status == JobStatus.queued and released.attempts == 0
         assert released.stage == "interrupted"
+        assert (await (await client.get("/healthz")).json())["workers"] == []
     finally:
         if second_worker.poll() is None:
             second_worker.kill()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,17 @@ def settings(tmp_path: Path, model_store: ModelStore) -> Settings:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+async def wait_for_job(client, job_id: str, predicate, worker=None, timeout: float = 120.0) -> dict:
+    """Poll the guest API until the job's state satisfies ``predicate``; fail fast when the job
+    fails or the ``worker`` process (a Popen) dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = await (await client.get(f"/api/jobs/{job_id}")).json()
+        if predicate(state):
+            return state
+        assert state["status"] != "failed", state["error"]
+        assert worker is None or worker.poll() is None, "the worker died"
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"job {job_id} never got there: {state}")

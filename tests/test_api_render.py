@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from dataclasses import replace
 
 import aiohttp
@@ -15,7 +14,7 @@ import pytest
 from PIL import Image
 
 from kiosk.app import create_app
-from tests.conftest import PEOPLE
+from tests.conftest import PEOPLE, wait_for_job
 
 pytestmark = pytest.mark.slow
 ADMIN = {"Authorization": aiohttp.encode_basic_auth("operator", "s3cret")}
@@ -58,17 +57,6 @@ async def image(client, url: str) -> Image.Image:
     response = await client.get(url)
     assert response.status == 200 and response.content_type == "image/jpeg", url
     return Image.open(io.BytesIO(await response.read()))
-
-
-async def wait_for(client, job_id: str, predicate, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = await (await client.get(f"/api/jobs/{job_id}")).json()
-        if predicate(state):
-            return state
-        assert state["status"] != "failed", state["error"]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} never got there: {state}")
 
 
 async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts) -> None:
@@ -141,14 +129,14 @@ async def test_a_new_guest_gets_the_fast_picture_while_another_hq_render_runs(
     settings = replace(render_settings, hq_size=256, hq_budget_s=60, extra={})
     client = await aiohttp_client(create_app(settings, start_worker=True))
     first = await upload(client, "seaside.jpg", "the_scream", "own")
-    await wait_for(client, first["job_id"], lambda s: s["status"] == "running")
+    await wait_for_job(client, first["job_id"], lambda s: s["status"] == "running")
     second = await upload(client, "hiker.jpg", "udnie", "own")
     queued = await (await client.get(second["status_url"])).json()
     assert queued["queue_position"] == 1
-    await wait_for(client, second["job_id"], lambda s: s["fast_url"] is not None)
+    await wait_for_job(client, second["job_id"], lambda s: s["fast_url"] is not None)
     ahead = await (await client.get(first["status_url"])).json()
     assert ahead["status"] == "running" and ahead["final_url"] is None
     for job in (first, second):  # done here: do not paint them to the end
         await client.post(f"/admin/api/jobs/{job['job_id']}/cancel", headers=ADMIN)
-    cancelled = await wait_for(client, first["job_id"], lambda s: s["status"] == "cancelled")
+    cancelled = await wait_for_job(client, first["job_id"], lambda s: s["status"] == "cancelled")
     assert cancelled["error"] == "cancelled by the operator"

@@ -3,14 +3,12 @@ killed mid-render loses nothing; the next one finishes the job; finished results
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from PIL import Image
 from db.models import Job, JobStatus, Result
 from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
-from tests.conftest import PEOPLE, REPO
+from tests.conftest import PEOPLE, REPO, wait_for_job
 
 pytestmark = pytest.mark.slow
 
@@ -83,18 +81,6 @@ async def upload(client, name: str) -> dict:
     return await response.json()
 
 
-async def wait_for(client, job_id: str, predicate, worker=None, timeout: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = await (await client.get(f"/api/jobs/{job_id}")).json()
-        if predicate(state):
-            return state
-        assert state["status"] != "failed", state["error"]
-        assert worker is None or worker.poll() is None, "the worker died"
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} never got there: {state}")
-
-
 async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
     aiohttp_client, settings, tmp_path
 ) -> None:
@@ -104,7 +90,7 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
     first_worker = start_worker(settings, log)
     try:
         done = await upload(client, "seaside.jpg")
-        await wait_for(client, done["job_id"], lambda s: s["status"] == "done", first_worker)
+        await wait_for_job(client, done["job_id"], lambda s: s["status"] == "done", first_worker)
         finished = snapshot(settings, done["capture_id"])
         assert {"fast", "final", "master", "composite"} <= set(finished)
         health = await (await client.get("/healthz")).json()
@@ -115,7 +101,7 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
 
         # The second guest's HQ render is under way when the worker is killed.
         victim = await upload(client, "hiker.jpg")
-        await wait_for(
+        await wait_for_job(
             client,
             victim["job_id"],
             lambda s: (
@@ -144,7 +130,7 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
 
     second_worker = start_worker(settings, log)
     try:
-        state = await wait_for(
+        state = await wait_for_job(
             client, victim["job_id"], lambda s: s["status"] == "done", second_worker
         )
         assert state["final_url"] is not None and state["download_url"] is not None
@@ -160,7 +146,7 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
 
         # A worker asked to stop (SIGTERM) mid-render puts the job back in the queue.
         third = await upload(client, "astronaut.png")
-        await wait_for(
+        await wait_for_job(
             client,
             third["job_id"],
             lambda s: s["status"] == "running" and s["stage"] == "painting",

@@ -6,8 +6,12 @@ import argparse
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk.config import Settings
+
+if TYPE_CHECKING:
+    from render.gatys import StyleProgress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -148,27 +152,35 @@ def stylize_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 class ProgressBar:
-    """A one-line progress bar on stderr, and the losses every 100 iterations."""
+    """Progress on stderr: one redrawn line on a terminal, a line every tenth of the run in a
+    log; and the losses every 100 iterations for the table at the end."""
 
     def __init__(self, width: int = 30, every: int = 100) -> None:
         self.width, self.every = width, every
-        self.rows: list = []
-        self.last = None
+        self.rows: list[StyleProgress] = []
+        self.last: StyleProgress | None = None
+        self.redraw = sys.stderr.isatty()
 
-    def __call__(self, p) -> None:
+    def __call__(self, p: StyleProgress) -> None:
+        tenth = 10 * p.iteration // max(1, p.iterations)
+        new_tenth = self.last is None or tenth != 10 * self.last.iteration // max(1, p.iterations)
         self.last = p
         if p.iteration % self.every == 0:
             self.rows.append(p)
+        if not (self.redraw or new_tenth):
+            return
         filled = round(self.width * p.iteration / max(1, p.iterations))
+        start, end = ("\r", " ") if self.redraw else ("", "\n")
         sys.stderr.write(
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {p.iteration}/{p.iterations} "
-            f"scale {p.scale}/{p.scales}  loss {p.total_loss:.4g}  {p.elapsed:.1f}s "
+            f"{start}[{'#' * filled}{'.' * (self.width - filled)}] {p.iteration}/{p.iterations}"
+            f" scale {p.scale}/{p.scales}  loss {p.total_loss:.4g}  {p.elapsed:.1f}s{end}"
         )
         sys.stderr.flush()
 
     def close(self) -> None:
         if self.last is not None:
-            sys.stderr.write("\n")
+            if self.redraw:
+                sys.stderr.write("\n")
             if self.last.iteration % self.every:
                 self.rows.append(self.last)
 

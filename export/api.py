@@ -66,10 +66,22 @@ def _notes(art: Artwork, product: str, options: dict[str, Any]) -> list[str]:
     return []
 
 
-def _intact(files: dict[str, Any]) -> dict[str, Path] | None:
+def _recorded(path: Path, root: Path | None) -> str:
+    """A file's path for the record: relative to ``root`` when inside it, else absolute."""
+    path = path.resolve()
+    if root is not None and path.is_relative_to(root.resolve()):
+        return str(path.relative_to(root.resolve()))
+    return str(path)
+
+
+def _intact(files: dict[str, Any], root: Path | None) -> dict[str, Path] | None:
     paths = {}
     for role, entry in files.items():
         path = Path(entry["path"])
+        if not path.is_absolute():
+            if root is None:
+                return None
+            path = root.resolve() / path
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             return None
         paths[role] = path
@@ -102,8 +114,12 @@ def export_product(
     alpha: Image.Image | None = None,
     sessions: sessionmaker[Session] | None = None,
     result_id: str | None = None,
+    files_root: Path | None = None,
 ) -> ExportResult:
     """Print files for ``product`` in ``out_dir`` (or the stored ones for the same request).
+
+    The record names files inside ``files_root`` relative to it (the booth passes its data
+    directory, which can then move), and any others by absolute path.
 
     ``alpha`` is the people mask ("L", 255 = person) in the picture's frame; without it, or
     when it holds nobody, the sticker is a rounded rectangle and the tee the full picture.
@@ -118,7 +134,7 @@ def export_product(
             if result_id is not None and session.get(Result, result_id) is None:
                 raise ExportError(f"no result with id {result_id}")
             row = session.scalar(select(Export).where(Export.key == key))
-            stored = _intact(row.files) if row is not None else None
+            stored = _intact(row.files, files_root) if row is not None else None
         if stored is not None:
             return ExportResult(stored, key, reused=True, notes=notes)
 
@@ -134,7 +150,7 @@ def export_product(
                 "options": opts,
                 "files": {
                     role: {
-                        "path": str(path.resolve()),
+                        "path": _recorded(path, files_root),
                         "sha256": sha256_file(path),
                         "bytes": path.stat().st_size,
                     }

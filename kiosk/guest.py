@@ -339,6 +339,7 @@ async def create_order(request: web.Request) -> web.Response:
             resolve(data_dir, Path("exports") / capture_id),
             resolve(data_dir, sources["alpha"]) if sources["alpha"] else None,
             sources["result_id"],
+            data_dir,
         )
     except OrderError as exc:
         raise ApiError(400, "bad_options", str(exc)) from None

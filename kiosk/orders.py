@@ -84,6 +84,7 @@ def run_export(
     out_dir: Path,
     alpha: Path | None,
     result_id: str | None,
+    data_dir: Path,
 ) -> tuple[str, dict[str, str], list[str]]:
     """In the export process: make (or reuse) the files; return the export id, the files and
     the export's notes for a person (fallbacks it took)."""
@@ -106,6 +107,7 @@ def run_export(
             alpha=mask,
             sessions=sessions,
             result_id=result_id,
+            files_root=data_dir,
         )
     except (ValueError, TypeError) as exc:  # a bad option: the export module says which
         raise OrderError(str(exc)) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import replace
+from pathlib import Path
 
 import aiohttp
 import cv2
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from db.models import Export
+from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
 from tests.conftest import PEOPLE, wait_for_job
 
@@ -114,6 +117,14 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
         await client.post(url, json={"product": "sticker", "options": {"size": 2}})
     ).json()
     assert again["export_id"] == order["export_id"]
+    engine = make_engine(render_settings.db_url)  # recorded inside the data directory, which
+    with make_sessionmaker(engine).begin() as session:  # may move: relative paths
+        export = session.get(Export, order["export_id"])
+        paths = [Path(entry["path"]) for entry in export.files.values()]
+    engine.dispose()
+    assert paths and all(
+        not p.is_absolute() and (render_settings.data_dir / p).is_file() for p in paths
+    )
     response = await client.post(url, json={"product": "mug", "options": {"size": "20oz"}})
     assert response.status == 400 and "20oz" in (await response.json())["error"]
 

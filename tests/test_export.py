@@ -259,6 +259,32 @@ def test_resample_keeps_geometry_and_colour():
     assert np.abs(crop.astype(int) - out[25:125, 75:175]).mean() < 1
 
 
+def test_files_in_the_data_directory_are_recorded_relative_to_it(settings, painting, tmp_path):
+    """The booth's data directory can move (a new disk, a restore): its exports stay found."""
+    root = tmp_path / "booth"
+    db_url = f"sqlite:///{tmp_path / 'exports.sqlite3'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    image, mask = painting
+    made = export_product(
+        image, "sticker", out_dir=root / "exports" / "c1", alpha=mask, sessions=sessions,
+        files_root=root,
+    )  # fmt: skip
+    with sessions() as session:
+        row = session.scalar(select(Export).where(Export.key == made.key))
+    assert {e["path"] for e in row.files.values()} == {
+        f"exports/c1/{path.name}" for path in made.files.values()
+    }
+    moved = root.rename(tmp_path / "moved")
+    again = export_product(
+        image, "sticker", out_dir=moved / "exports" / "c1", alpha=mask, sessions=sessions,
+        files_root=moved,
+    )  # fmt: skip
+    assert again.reused and all(path.is_relative_to(moved) for path in again.files.values())
+    engine.dispose()
+
+
 def test_export_is_recorded_and_reused(settings, painting, tmp_path):
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)

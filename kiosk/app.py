@@ -33,6 +33,10 @@ async def index(_request: web.Request) -> web.FileResponse:
     return web.FileResponse(BOOTH_UI / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+async def to_admin_page(_request: web.Request) -> web.Response:
+    raise web.HTTPPermanentRedirect("/admin/")
+
+
 def create_app(settings: Settings, *, start_worker: bool = False) -> web.Application:
     """Build the booth app: migrate the database, wire the guest API, the admin API, the phone
     download pages and the booth UI; with ``start_worker``, run the render worker process."""
@@ -51,6 +55,7 @@ def create_app(settings: Settings, *, start_worker: bool = False) -> web.Applica
     app.router.add_static("/ui/", BOOTH_UI, name="ui")
     app.add_routes(guest.routes)
     app.add_routes(download.routes)
+    app.router.add_get("/admin", to_admin_page)
     app.add_subapp("/admin/", create_admin_app())
 
     if start_worker:

@@ -339,3 +339,45 @@ async def test_admin_lists_cancels_and_retries_jobs(client) -> None:
     await assert_error(
         await client.get("/admin/api/jobs?status=weird", headers=ADMIN), 400, "bad_request"
     )
+
+
+async def test_the_admin_page_and_its_choices_need_the_password(client) -> None:
+    redirect = await client.get("/admin", allow_redirects=False)
+    assert redirect.status == 308 and redirect.headers["Location"] == "/admin/"
+    await assert_error(await client.get("/admin/"), 401, "unauthorized")
+    page = await client.get("/admin/", headers=ADMIN)
+    assert page.status == 200 and "/ui/js/admin.js" in await page.text()
+    choices = await (await client.get("/admin/api/choices", headers=ADMIN)).json()
+    assert [s["name"] for s in choices["styles"]] == list(STYLES)
+    assert choices["scenes"] and "own" not in {s["name"] for s in choices["scenes"]}
+
+
+async def test_purge_deletes_finished_guests_and_keeps_renders_in_progress(
+    client, booth_settings
+) -> None:
+    finished, waiting = await upload(client), await upload(client)
+    jobs = (await (await client.get("/admin/api/jobs", headers=ADMIN)).json())["jobs"]
+    for job in jobs:
+        if job["capture_id"] == finished["capture_id"]:
+            await client.post(f"/admin/api/jobs/{job['id']}/cancel", headers=ADMIN)
+    captures = booth_settings.data_dir / "captures"
+    assert (captures / finished["capture_id"] / "photo.jpg").is_file()
+
+    for body in (None, {}, {"older_than_hours": -1}, {"older_than_hours": "all"},
+                 {"older_than_hours": True}):  # fmt: skip
+        response = await client.post("/admin/api/purge", json=body, headers=ADMIN)
+        await assert_error(response, 400, "bad_request")
+    await assert_error(
+        await client.post("/admin/api/purge", json={"older_than_hours": 0}), 401, "unauthorized"
+    )
+    kept = await client.post("/admin/api/purge", json={"older_than_hours": 1}, headers=ADMIN)
+    assert await kept.json() == {"deleted": 0, "skipped_active": 0, "failed_folders": []}
+
+    response = await client.post("/admin/api/purge", json={"older_than_hours": 0}, headers=ADMIN)
+    assert await response.json() == {"deleted": 1, "skipped_active": 1, "failed_folders": []}
+    assert not (captures / finished["capture_id"]).exists()
+    assert (captures / waiting["capture_id"] / "photo.jpg").is_file()
+    await assert_error(await client.get(finished["status_url"]), 404, "not_found")
+    assert (await client.get(waiting["status_url"])).status == 200
+    left = (await (await client.get("/admin/api/jobs", headers=ADMIN)).json())["jobs"]
+    assert {job["capture_id"] for job in left} == {waiting["capture_id"]}

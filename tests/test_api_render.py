@@ -133,6 +133,21 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
     assert timings["fast"]["first_picture"] > 0 and timings["hq"]["hq"] > 0
     assert 0 < timings["hq"]["steps"] <= timings["hq"]["steps_planned"] <= 30
 
+    # The operator sees the order's print files (reprints), then purges the guest's data.
+    exports = (await (await client.get("/admin/api/exports", headers=ADMIN)).json())["exports"]
+    assert [(e["id"], e["capture_id"], e["product"]) for e in exports] == [
+        (order["export_id"], created["capture_id"], "sticker")
+    ]
+    assert {f["url"] for f in exports[0]["files"]} == {f["url"] for f in order["files"]}
+    purge = await client.post("/admin/api/purge", json={"older_than_hours": 0}, headers=ADMIN)
+    assert (await purge.json())["deleted"] == 1
+    for gone in (order["files"][0]["url"], final["final_url"], page_path, created["status_url"]):
+        assert (await client.get(gone)).status == 404, gone
+    data = render_settings.data_dir
+    assert not (data / "captures" / created["capture_id"]).exists()
+    assert not (data / "exports" / created["capture_id"]).exists()
+    assert (await (await client.get("/admin/api/exports", headers=ADMIN)).json())["exports"] == []
+
 
 async def test_a_new_guest_gets_the_fast_picture_while_another_hq_render_runs(
     aiohttp_client, render_settings

@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
@@ -468,6 +469,79 @@ def test_a_translation_replaces_the_guest_strings(booth: str, browsers: dict[str
     expect(page.locator("#camera-message")).to_contain_text("keine Kamera")
     guest.shot("camera")
     guest.close()
+
+
+def test_the_operator_runs_the_event_from_the_admin_page(
+    booth: str, browsers: dict[str, Browser]
+) -> None:
+    """Last in this module: it purges the booth's guests."""
+    context = browsers["none"].new_context(
+        viewport={"width": 1280, "height": 1000},
+        http_credentials={"username": "operator", "password": ADMIN_PASSWORD},
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: dialog.accept())
+    photo = io.BytesIO()
+    ImageOps.contain(Image.open(PEOPLE / "seaside.jpg").convert("RGB"), (480, 480)).save(
+        photo, "JPEG"
+    )
+    created = page.request.post(
+        f"{booth}/api/captures",
+        multipart={
+            "style": "udnie",
+            "scene": "own",
+            "photo": {"name": "p.jpg", "mimeType": "image/jpeg", "buffer": photo.getvalue()},
+        },
+    ).json()
+    try:
+        page.goto(f"{booth}/admin")
+        assert page.url == f"{booth}/admin/"
+        expect(page.locator("#health")).to_have_attribute("data-status", "ok", timeout=30_000)
+        expect(page.locator("#health")).to_contain_text("1 render worker")
+        row = page.locator(f'#jobs tr[data-job="{created["job_id"]}"]')
+        expect(row.locator("td[data-status]")).to_have_text("done", timeout=RENDER_TIMEOUT_MS)
+        expect(row.locator("a", has_text="Painting")).to_be_visible()
+        order = page.request.post(
+            f"{booth}/api/captures/{created['capture_id']}/orders", data={"product": "mug"}
+        ).json()
+        orders = page.locator("#orders tbody tr", has_text="mug")
+        expect(orders.first).to_be_visible(timeout=10_000)
+        pdf = orders.first.locator("a", has_text="PDF").get_attribute("href")
+        assert pdf in {f["url"] for f in order["files"]}
+        assert page.request.get(f"{booth}{pdf}").body().startswith(b"%PDF")
+
+        # Event settings: a new name and one painting fewer reach the booth's config.
+        expect(page.locator("#event input[name=event_name]")).to_have_value(EVENT)
+        page.fill("#event input[name=event_name]", "Gala Night")
+        page.uncheck('#styles input[value="the_scream"]')
+        page.click("#event button[type=submit]")
+        expect(page.locator("#event-status")).to_contain_text("Saved")
+        config = page.request.get(f"{booth}/api/config").json()
+        assert config["event_name"] == "Gala Night"
+        assert "the_scream" not in {s["name"] for s in config["styles"]} and config["styles"]
+        page.fill("#event input[name=event_name]", "   ")  # the form passes it, the server not
+        page.click("#event button[type=submit]")
+        expect(page.locator("#event-status")).to_contain_text("Not saved: event_name")
+        page.fill("#event input[name=event_name]", "Gala Night")
+        page.screenshot(path=SHOTS / "admin-01-dashboard.png", full_page=True)
+
+        # The guests' data: purged, and their files with it.
+        page.select_option("#purge select", "0")
+        page.click("#purge button[type=submit]")
+        expect(page.locator("#purge-status")).to_contain_text("Deleted")
+        expect(row).to_have_count(0, timeout=10_000)
+        assert page.request.get(f"{booth}{pdf}").status == 404
+        assert page.request.get(f"{booth}/api/jobs/{created['job_id']}").status == 404
+        page.screenshot(path=SHOTS / "admin-02-purged.png", full_page=True)
+        assert not errors, errors
+    finally:
+        admin_settings(booth, {"event_name": None, "styles": None, "countdown_s": None})
+        context.close()
+    with pytest.raises(urllib.error.HTTPError) as refused:  # no password, no page
+        urllib.request.urlopen(f"{booth}/admin/")
+    assert refused.value.code == 401
 
 
 def _sources() -> str:

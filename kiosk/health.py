@@ -32,7 +32,7 @@ def device_report(preference: str) -> dict[str, object]:
 async def healthz(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
-    models = app[MODELS].status()
+    models = await asyncio.to_thread(app[MODELS].status)  # hashes files on first call
     workers = await asyncio.to_thread(
         beacon.live_workers, settings.data_dir, settings.stale_after_s
     )

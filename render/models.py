@@ -151,6 +151,8 @@ class ModelStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # path -> ((size, mtime_ns), sha256): a file is hashed again only when it changed
+        self._hashed: dict[Path, tuple[tuple[int, int], str]] = {}
 
     def path(self, name: str) -> Path:
         return self.root / spec_for(name).filename
@@ -176,7 +178,18 @@ class ModelStore:
         """True when the cached file exists and has the hash recorded when it was made."""
         path = self.path(name)
         recorded = self._manifest().get(name)
-        return path.is_file() and recorded is not None and sha256sum(path) == recorded
+        return recorded is not None and self._sha256(path) == recorded
+
+    def _sha256(self, path: Path) -> str | None:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        key = (stat.st_size, stat.st_mtime_ns)
+        cached = self._hashed.get(path)
+        if cached is None or cached[0] != key:
+            cached = self._hashed[path] = (key, sha256sum(path))
+        return cached[1]
 
     def status(self) -> dict[str, bool]:
         return {name: self.is_intact(name) for name in SPECS}

@@ -10,7 +10,7 @@ from aiohttp import WSCloseCode, web
 
 from db.migrate import upgrade
 from db.session import make_engine, make_sessionmaker
-from kiosk import download, guest
+from kiosk import download, guest, watch
 from kiosk.admin import create_admin_app
 from kiosk.config import Settings
 from kiosk.errors import json_errors
@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, start_worker: bool = False) -> web.Applica
     app.router.add_get("/", index)
     app.router.add_static("/ui/", BOOTH_UI, name="ui")
     app.add_routes(guest.routes)
+    app.add_routes(watch.routes)
     app.add_routes(download.routes)
     app.router.add_get("/admin", to_admin_page)
     app.add_subapp("/admin/", create_admin_app())

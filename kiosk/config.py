@@ -19,6 +19,10 @@ Environment variables (all optional):
     STYLEBOOTH_HQ_SIZE         long side of the high-quality painting in pixels (512)
     STYLEBOOTH_HQ_BUDGET_S     time budget of one HQ render; the best image so far is kept (90)
     STYLEBOOTH_STALE_AFTER_S   a running job without a heartbeat for this long is requeued (30)
+    STYLEBOOTH_ADMIN_HOST      bind address of the admin page when it has its own (unset: same)
+    STYLEBOOTH_ADMIN_PORT      port of the admin page when it has its own (unset: same server)
+    STYLEBOOTH_LOG_LEVEL       DEBUG | INFO | WARNING | ERROR (INFO)
+    STYLEBOOTH_MIN_FREE_MB     new captures are refused below this much free disk (500)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 
 ENV_PREFIX = "STYLEBOOTH_"
 DEFAULT_CONFIG_FILE = Path("stylebooth.toml")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(ValueError):
@@ -55,6 +60,10 @@ class Settings:
     hq_size: int = 512
     hq_budget_s: int = 90
     stale_after_s: int = 30
+    admin_host: str | None = None
+    admin_port: int | None = None
+    log_level: str = "INFO"
+    min_free_mb: int = 500
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -100,6 +109,10 @@ _TYPES: dict[str, type] = {
     "hq_size": int,
     "hq_budget_s": int,
     "stale_after_s": int,
+    "admin_host": str,
+    "admin_port": int,
+    "log_level": str,
+    "min_free_mb": int,
 }
 
 
@@ -138,4 +151,8 @@ def load_settings(
             values[key] = _coerce(key, raw, _TYPES[key])
     if values.get("device", "auto") not in {"auto", "cpu", "cuda"}:
         raise ConfigError(f"device must be auto, cpu or cuda, got {values['device']!r}")
+    level = str(values.get("log_level", "INFO")).upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    values["log_level"] = level
     return Settings(**values, extra=extra)

@@ -7,19 +7,19 @@ database holds, never a path taken from the URL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import BodyPartReader, web
 from sqlalchemy.orm import Session
 
 from db.models import Capture, Export, Job, new_id
 from kiosk import event, jobs
 from kiosk.dbio import run_db
 from kiosk.errors import ApiError, not_found
-from kiosk.keys import EXPORT_POOL, SETTINGS, SOCKETS
+from kiosk.keys import EXPORT_POOL, SETTINGS
 from kiosk.media import qr_png, scene_names, thumbnail
+from kiosk.network import public_base
 from kiosk.orders import PRODUCT_NAMES, PRODUCTS, OrderError
 from kiosk.storage import MAX_PHOTO_SIDE, PHOTO, capture_dir, fit, resolve, save_image
 from render.images import ImageError, load_image
@@ -29,17 +29,11 @@ routes = web.RouteTableDef()
 
 SOURCES = ("camera", "upload")
 FIELD_LIMIT = 1024  # bytes of a text field of the capture form
-WS_POLL_S = 0.1
-FINISHED = {status.value for status in jobs.FINISHED}
-
-
-def public_base(request: web.Request) -> str:
-    """Where phones reach the booth: the ``public_url`` setting, else this request's origin."""
-    return request.config_dict[SETTINGS].public_url or str(request.url.origin())
 
 
 def links(request: web.Request) -> jobs.Links:
-    return jobs.Links(public_base(request))
+    """URLs as the guest API writes them; the phones' base never comes from the request."""
+    return jobs.Links(public_base(request.config_dict[SETTINGS]))
 
 
 # --- config and thumbnails ----------------------------------------------------------------
@@ -221,46 +215,6 @@ async def describe(request: web.Request, job_id: str) -> dict[str, Any]:
 async def get_job(request: web.Request) -> web.Response:
     state = await describe(request, request.match_info["job_id"])
     return web.json_response(state, headers={"Cache-Control": "no-store"})
-
-
-@routes.get("/api/jobs/{job_id}/ws")
-async def job_ws(request: web.Request) -> web.WebSocketResponse:
-    """Push the job's JSON each time it changes; close after the job finishes."""
-    job_id = request.match_info["job_id"]
-    state = await describe(request, job_id)  # unknown job: a JSON 404 before the upgrade
-    ws = web.WebSocketResponse(heartbeat=20)
-    await ws.prepare(request)
-    sockets = request.config_dict[SOCKETS]
-    sockets.add(ws)
-
-    async def drain() -> None:  # read (and ignore) what the client sends, to see it leave
-        async for message in ws:
-            if message.type == WSMsgType.ERROR:
-                break
-
-    reader = asyncio.create_task(drain())
-    try:
-        sent = None
-        while not ws.closed:
-            if state != sent:
-                await ws.send_json(state)
-                sent = state
-            if state["status"] in FINISHED:
-                break
-            # Look often until the first picture is there: it is what the guest waits for.
-            await asyncio.wait([reader], timeout=WS_POLL_S if state["fast_url"] else 0.05)
-            if reader.done():
-                break
-            state = await describe(request, job_id)
-    except ApiError:  # the job was purged meanwhile
-        pass
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        sockets.discard(ws)
-        await ws.close()
-    return ws
 
 
 @routes.get("/api/jobs/{job_id}/images/{kind}.jpg")

@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -70,12 +71,19 @@ def write_y4m(photo: Path, path: Path, size: tuple[int, int] = (640, 480), frame
     return path
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class BoothServer:
     """The real app (guest API, WebSocket, render worker process) on a free loopback port,
     served from its own thread so the synchronous Playwright API can drive the browser."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+        # A port of its own, known before the start: the QR codes carry the settings' address.
+        self.settings = replace(settings, host="127.0.0.1", port=free_port())
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.runner: web.AppRunner | None = None
@@ -89,7 +97,7 @@ class BoothServer:
     async def _start(self) -> None:
         self.runner = web.AppRunner(create_app(self.settings, start_worker=True))
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self.runner, self.settings.host, self.settings.port).start()
         host, port = self.runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
 

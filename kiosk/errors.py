@@ -18,17 +18,22 @@ CODES = {
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
+    429: "too_many_requests",
     500: "internal",
     503: "unavailable",
+    507: "insufficient_storage",
 }
 
 
 class ApiError(Exception):
     """Raised by a handler; the middleware answers it as a JSON error."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers  # e.g. Retry-After on a 503
 
 
 def not_found(what: str) -> ApiError:
@@ -50,7 +55,7 @@ async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
     except web.HTTPException as exc:
         if exc.status < 400 or not _is_api(request):
             raise

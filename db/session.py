@@ -7,11 +7,20 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+# How long a connection waits for another's write lock before SQLite says "database is
+# locked". The render worker and the command-line tools can afford to wait long; the
+# server's guest path passes a short one so a guest hears "busy, try again" instead of a
+# hung request (see kiosk/dbio.py).
+DEFAULT_BUSY_TIMEOUT_S = 30.0
 
-def make_engine(url: str) -> Engine:
+
+def make_engine(url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Engine:
+    """An engine for ``url``; on SQLite, every connection waits at most ``busy_timeout_s``
+    for a lock held by another connection or process."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_s} if sqlite else {})
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -13,9 +13,10 @@ from db.session import make_engine, make_sessionmaker
 from kiosk import download, guest, watch
 from kiosk.admin import create_admin_app
 from kiosk.config import Settings
+from kiosk.dbio import SERVER_BUSY_TIMEOUT_S, io_pool
 from kiosk.errors import json_errors
 from kiosk.health import healthz
-from kiosk.keys import EXPORT_POOL, MODELS, SESSIONS, SETTINGS, SOCKETS
+from kiosk.keys import ENGINE, EXPORT_POOL, MODELS, SESSIONS, SETTINGS, SOCKETS
 from kiosk.orders import ExportPool
 from render.models import ModelStore
 
@@ -42,14 +43,18 @@ def create_app(settings: Settings, *, start_worker: bool = False) -> web.Applica
     download pages and the booth UI; with ``start_worker``, run the render worker process."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
+    # A short busy timeout: a guest hears "busy, try again" rather than waiting out a lock.
+    engine = make_engine(settings.db_url, busy_timeout_s=SERVER_BUSY_TIMEOUT_S)
 
     app = web.Application(middlewares=[json_errors])
     app[SETTINGS] = settings
     app[MODELS] = ModelStore(settings.models)
+    app[ENGINE] = engine
     app[SESSIONS] = make_sessionmaker(engine)
     app[SOCKETS] = weakref.WeakSet()
     app[EXPORT_POOL] = ExportPool()
+    app.cleanup_ctx.append(io_pool)  # database and file calls: their own bounded pool
+    app.cleanup_ctx.append(watch.watchers)  # one poller per watched job (uses the pool)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", index)
     app.router.add_static("/ui/", BOOTH_UI, name="ui")

@@ -40,6 +40,35 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
+BUSY_RETRY_AFTER_S = 5
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # primary result codes; extended ones keep them in the low byte
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """True for SQLite's "database is locked" (another connection or process holds the lock
+    longer than the busy timeout) as SQLAlchemy raises it: a moment's contention, not a bug."""
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(exc, OperationalError):
+        return False
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def busy() -> ApiError:
+    """503 with Retry-After, as an overloaded HTTP service answers (RFC 9110 §15.6.4): the
+    request was fine and is worth sending again shortly."""
+    return ApiError(
+        503,
+        "busy",
+        "the booth is busy, try again in a few seconds",
+        {"Retry-After": str(BUSY_RETRY_AFTER_S)},
+    )
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
@@ -69,7 +98,15 @@ async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped
         )
     except (asyncio.CancelledError, ConnectionResetError):
         raise
-    except Exception:
+    except Exception as exc:
+        if is_database_busy(exc):  # a database call outside kiosk.dbio.run_db hit a lock
+            log.warning("%s %s: the database is locked; answered 503", request.method, request.path)
+            error = busy()
+            if not _is_api(request):
+                raise web.HTTPServiceUnavailable(
+                    text=error.message, headers=error.headers
+                ) from None
+            return error_response(error.status, error.code, error.message, error.headers)
         log.exception("%s %s failed", request.method, request.path)
         if not _is_api(request):
             raise

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import weakref
 from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.config import Settings
 from kiosk.orders import ExportPool
 from render.models import ModelStore
 
+if TYPE_CHECKING:  # these modules import this one: their keys name the type for checkers only
+    from kiosk.dbio import IoPool
+    from kiosk.uploads import UploadGate
+    from kiosk.watch import Watchers
+
 SETTINGS = web.AppKey("settings", Settings)
 MODELS = web.AppKey("models", ModelStore)
+ENGINE = web.AppKey("engine", Engine)
 SESSIONS = web.AppKey("sessions", sessionmaker[Session])
+IO_POOL: web.AppKey[IoPool] = web.AppKey("io_pool")  # set by kiosk.dbio.io_pool
+WATCHERS: web.AppKey[Watchers] = web.AppKey("watchers")  # set by kiosk.watch.watchers
+UPLOADS: web.AppKey[UploadGate] = web.AppKey("uploads")  # set by kiosk.uploads.upload_gate
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 EXPORT_POOL = web.AppKey("export_pool", ExportPool)
 WORKER_PROCESS = web.AppKey("worker_process", BaseProcess)

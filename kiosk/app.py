@@ -18,6 +18,7 @@ from kiosk.errors import json_errors
 from kiosk.health import healthz
 from kiosk.keys import ENGINE, EXPORT_POOL, MODELS, SESSIONS, SETTINGS, SOCKETS
 from kiosk.orders import ExportPool
+from kiosk.uploads import upload_gate
 from render.models import ModelStore
 
 BOOTH_UI = Path(__file__).resolve().parent.parent / "booth_ui"
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, start_worker: bool = False) -> web.Applica
     app[EXPORT_POOL] = ExportPool()
     app.cleanup_ctx.append(io_pool)  # database and file calls: their own bounded pool
     app.cleanup_ctx.append(watch.watchers)  # one poller per watched job (uses the pool)
+    app.cleanup_ctx.append(upload_gate)  # photo uploads: bounded size, time, count, decodes
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", index)
     app.router.add_static("/ui/", BOOTH_UI, name="ui")

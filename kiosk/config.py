@@ -23,6 +23,8 @@ Environment variables (all optional):
     STYLEBOOTH_ADMIN_PORT      port of the admin page when it has its own (unset: same server)
     STYLEBOOTH_LOG_LEVEL       DEBUG | INFO | WARNING | ERROR (INFO)
     STYLEBOOTH_MIN_FREE_MB     new captures are refused below this much free disk (500)
+    STYLEBOOTH_UPLOAD_TIMEOUT_S  a photo upload must arrive within this many seconds (30)
+    STYLEBOOTH_MAX_UPLOADS     photo uploads read and stored at once; more get 503 (4)
     STYLEBOOTH_MAX_JOB_SOCKETS live job WebSockets on one job; more are refused, 429 (8)
     STYLEBOOTH_MAX_SOCKETS     live job WebSockets in all; more are refused, 503 (200)
 """
@@ -66,6 +68,8 @@ class Settings:
     admin_port: int | None = None
     log_level: str = "INFO"
     min_free_mb: int = 500
+    upload_timeout_s: int = 30  # the whole upload body's deadline (kiosk/uploads.py)
+    max_uploads: int = 4  # captures read and stored at once (kiosk/uploads.py)
     max_job_sockets: int = 8
     max_sockets: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +121,8 @@ _TYPES: dict[str, type] = {
     "admin_port": int,
     "log_level": str,
     "min_free_mb": int,
+    "upload_timeout_s": int,
+    "max_uploads": int,
     "max_job_sockets": int,
     "max_sockets": int,
 }

@@ -7,28 +7,40 @@ database holds, never a path taken from the URL.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from sqlalchemy.orm import Session
 
 from db.models import Capture, Export, Job, new_id
 from kiosk import event, jobs
 from kiosk.dbio import run_db
+from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
-from kiosk.keys import EXPORT_POOL, SETTINGS
+from kiosk.keys import EXPORT_POOL, SETTINGS, UPLOADS
 from kiosk.media import qr_png, scene_names, thumbnail
 from kiosk.network import public_base
 from kiosk.orders import PRODUCT_NAMES, PRODUCTS, OrderError
-from kiosk.storage import MAX_PHOTO_SIDE, PHOTO, capture_dir, fit, resolve, save_image
+from kiosk.storage import (
+    MAX_GUEST_PIXELS,
+    MAX_PHOTO_SIDE,
+    PHOTO,
+    capture_dir,
+    fit,
+    pending_path,
+    resolve,
+    save_image,
+)
 from render.images import ImageError, load_image
 from render.styles import STYLES
 
 routes = web.RouteTableDef()
 
 SOURCES = ("camera", "upload")
-FIELD_LIMIT = 1024  # bytes of a text field of the capture form
 
 
 def links(request: web.Request) -> jobs.Links:
@@ -101,98 +113,88 @@ async def scene_thumb(request: web.Request) -> web.FileResponse:
 # --- captures -------------------------------------------------------------------------------
 
 
-async def read_capture_form(request: web.Request) -> tuple[bytes, dict[str, str]]:
-    """The photo's bytes and the text fields, refusing oversized uploads as they stream in."""
-    limit = request.config_dict[SETTINGS].max_upload_mb * 1024 * 1024
-    too_large = ApiError(
-        413,
-        "too_large",
-        f"the photo is larger than {request.config_dict[SETTINGS].max_upload_mb} MB",
-    )
-    if request.content_length is not None and request.content_length > limit + 64 * 1024:
-        raise too_large
-    if not request.content_type.startswith("multipart/"):
-        raise ApiError(
-            400, "bad_request", "send the photo as multipart/form-data in a field named 'photo'"
-        )
-    reader = await request.multipart()
-    photo: bytearray | None = None
-    fields: dict[str, str] = {}
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise ApiError(400, "bad_request", "nested multipart forms are not accepted")
-        if part.name == "photo":
-            photo = bytearray()
-            while chunk := await part.read_chunk(256 * 1024):
-                photo += chunk
-                if len(photo) > limit:
-                    raise too_large
-        elif part.name in {"style", "scene", "source"}:
-            data = await part.read_chunk(FIELD_LIMIT + 1)
-            if len(data) > FIELD_LIMIT or await part.read_chunk(1):
-                raise ApiError(400, "bad_request", f"the field {part.name!r} is too long")
-            fields[part.name] = data.decode("utf-8", "replace").strip()
-        else:  # unknown fields are read and ignored (bounded by the same limit)
-            size = 0
-            while chunk := await part.read_chunk(256 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise too_large
-    if photo is None:
-        raise ApiError(400, "bad_image", "no photo: send the image in a field named 'photo'")
-    return bytes(photo), fields
+def _store_photo(photo: IO[bytes], data_dir: Path, capture_id: str) -> tuple[str, tuple[int, int]]:
+    """Decode the upload and write it, under its pending name, into the capture's folder.
 
-
-def _store_photo(data: bytes, data_dir: Path, capture_id: str) -> tuple[str, tuple[int, int]]:
-    image = fit(load_image(data), MAX_PHOTO_SIDE)
+    The pixel limit is a camera's (``MAX_GUEST_PIXELS``), checked on the header before any
+    pixel is decoded; a JPEG is decoded straight at the smallest 1/2^n scale that still
+    covers the stored size (``MAX_PHOTO_SIDE``), so a large photo never sits in memory at
+    full size."""
+    image = load_image(photo, max_pixels=MAX_GUEST_PIXELS, reduce_to=MAX_PHOTO_SIDE)
+    image = fit(image, MAX_PHOTO_SIDE)
     relative = capture_dir(capture_id) / PHOTO
-    save_image(resolve(data_dir, relative), image, quality=95)
+    save_image(pending_path(resolve(data_dir, relative)), image, quality=95)
     return str(relative), image.size
+
+
+def _record_capture(session: Session, photo: Path, **capture: Any) -> Job:
+    """Insert the capture and its jobs, then give the photo its real name, inside the one
+    transaction: if the commit fails, no row points at the file and the caller removes it;
+    once the row is visible to the worker, the photo is already in place."""
+    job = jobs.create_capture(session, **capture)
+    session.flush()  # the INSERT has run (constraints, locks) before the photo is named
+    os.replace(pending_path(photo), photo)
+    return job
 
 
 @routes.post("/api/captures")
 async def create_capture(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
-    data, fields = await read_capture_form(request)
-    values = await run_db(request, event.load, settings)
-    style = fields.get("style") or ""
-    allowed_styles = values["styles"] or list(STYLES)
-    if style not in allowed_styles:
-        raise ApiError(
-            400, "unknown_style", f"unknown style {style!r}; choose one of: {', '.join(STYLES)}"
-        )
-    scene = fields.get("scene") or "own"
-    if scene != "own":
-        allowed_scenes = values["scenes"] or await asyncio.to_thread(scene_names)
-        if scene not in allowed_scenes:
+    # A full disk fails in the worst places (half-written paintings, a database that cannot
+    # commit): refuse the guest before reading a byte, with the reason (507, RFC 4918 §11.5).
+    problem = await asyncio.to_thread(low_disk, settings)
+    if problem:
+        raise ApiError(507, "disk_full", problem)
+    gate = request.config_dict[UPLOADS]
+    async with gate.capture_form(request) as form:
+        fields = form.fields
+        values = await run_db(request, event.load, settings)
+        style = fields.get("style") or ""
+        allowed_styles = values["styles"] or list(STYLES)
+        if style not in allowed_styles:
             raise ApiError(
-                400,
-                "unknown_scene",
-                f"unknown scene {scene!r}; choose 'own' or one of: {', '.join(allowed_scenes)}",
+                400, "unknown_style", f"unknown style {style!r}; choose one of: {', '.join(STYLES)}"
             )
-    source = fields.get("source") or "upload"
-    if source not in SOURCES:
-        raise ApiError(400, "bad_request", "source must be 'camera' or 'upload'")
-    capture_id = new_id()
-    try:
-        photo_path, size = await asyncio.to_thread(
-            _store_photo, data, settings.data_dir, capture_id
-        )
-    except ImageError as exc:
-        raise ApiError(400, "bad_image", str(exc)) from None
-    job = await run_db(
-        request,
-        lambda session: jobs.create_capture(
-            session,
-            capture_id=capture_id,
-            source=source,
-            photo_path=photo_path,
-            size=size,
-            style=style,
-            scene=None if scene == "own" else scene,
-            options=jobs.job_options(settings),
-        ),
-    )
+        scene = fields.get("scene") or "own"
+        if scene != "own":
+            allowed_scenes = values["scenes"] or await asyncio.to_thread(scene_names)
+            if scene not in allowed_scenes:
+                raise ApiError(
+                    400,
+                    "unknown_scene",
+                    f"unknown scene {scene!r}; choose 'own' or one of: {', '.join(allowed_scenes)}",
+                )
+        source = fields.get("source") or "upload"
+        if source not in SOURCES:
+            raise ApiError(400, "bad_request", "source must be 'camera' or 'upload'")
+        capture_id = new_id()
+        folder = resolve(settings.data_dir, capture_dir(capture_id))
+        try:
+            try:
+                photo_path, size = await gate.decode(
+                    _store_photo, form.photo, settings.data_dir, capture_id
+                )
+            except ImageError as exc:
+                raise ApiError(400, "bad_image", str(exc)) from None
+            job = await run_db(
+                request,
+                functools.partial(
+                    _record_capture,
+                    photo=resolve(settings.data_dir, photo_path),
+                    capture_id=capture_id,
+                    source=source,
+                    photo_path=photo_path,
+                    size=size,
+                    style=style,
+                    scene=None if scene == "own" else scene,
+                    options=jobs.job_options(settings),
+                ),
+            )
+        except BaseException:
+            # Whatever went wrong (a bad photo, a locked or read-only database, the server
+            # stopping), no guest's photo stays behind without its row: privacy first.
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     url = f"/api/jobs/{job.id}"
     return web.json_response(
         {"capture_id": capture_id, "job_id": job.id, "status_url": url, "ws_url": f"{url}/ws"},

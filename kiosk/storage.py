@@ -18,6 +18,10 @@ from PIL import Image
 
 PHOTO = "photo.jpg"
 MAX_PHOTO_SIDE = 3072  # the stored photo; renders and prints never need more
+# The largest guest photo: what a camera makes (6000×4000). A 49 MP file is not a photo a
+# booth meets; decoding a dozen of them at once took the server to 2.6 GB (issue 10).
+MAX_GUEST_PIXELS = 24_000_000
+PENDING_PREFIX = ".pending-"  # a guest photo whose database row is not committed yet
 
 
 def capture_dir(capture_id: str) -> Path:
@@ -34,6 +38,12 @@ def resolve(data_dir: Path, relative: str | Path) -> Path:
     if not path.is_relative_to(root):
         raise ValueError(f"path outside the data directory: {relative}")
     return path
+
+
+def pending_path(path: Path) -> Path:
+    """Where a file waits for its database row: the server writes the guest's photo here,
+    inserts the row, and only then renames it into place (``kiosk.guest``)."""
+    return path.with_name(PENDING_PREFIX + path.name)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -52,6 +52,12 @@ def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
         stream = owned = path.open("rb")
     else:
         stream = source
+        if stream.seekable():
+            start = stream.tell()
+            empty = not stream.read(1)
+            stream.seek(start)
+            if empty:
+                raise ImageError("the file is empty")
     try:
         with warnings.catch_warnings():
             # Only the header is read here; load_image checks the size before decoding.

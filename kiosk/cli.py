@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,31 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Modules that add subcommands, in the order --help lists them.
 COMMAND_MODULES = ("kiosk.commands", "render.style_cli", "render.scene_cli", "export.cli")
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Loggers too chatty at INFO: alembic narrates every start-up migration check; aiohttp's
+# access log would write every URL, and the booth's URLs carry bearer keys (job ids, download
+# tokens). Both speak again at DEBUG.
+QUIET_LOGGERS = ("alembic", "aiohttp.access")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send log records to stderr, one concise line each, once per process.
+
+    ``stylebooth`` calls it at start and so does a spawned render worker (a fresh interpreter
+    with no handlers). A process that already has handlers (a test runner, an embedding
+    program) keeps its own.
+    """
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+        root.setLevel(level)
+    if logging.getLevelName(level) != logging.DEBUG:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class CommandError(Exception):
@@ -47,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config, data_dir=args.data_dir, model_dir=args.model_dir)
+        configure_logging(settings.log_level)
         handler: Handler = args.handler
         return handler(args, settings)
     except (CommandError, ConfigError) as exc:

@@ -1,17 +1,39 @@
-"""``stylebooth serve`` runs the render worker as a child process and keeps it running."""
+"""``stylebooth serve`` runs the render worker as a child process and keeps it running.
+
+The restart policy is systemd's (``Restart=on-failure`` with ``RestartSec=`` growing by
+``RestartSteps=`` up to ``RestartMaxDelaySec=``): a worker that dies at once is started again
+after 1 s, then 2, 4, … up to a minute, so a worker that cannot start (its models deleted)
+costs the booth one attempt a minute instead of a busy loop; only a worker that has run
+healthily for a minute (systemd's ``StartLimitIntervalSec=`` idea) earns the short delay back.
+``/healthz`` shows the supervisor's state: restarts, the last exit code, the error the worker
+reported (its fatal note in ``DATA_DIR/workers``) and when the next try is.
+
+The worker dies with the server: it asks the kernel for SIGTERM when its parent goes
+(``PR_SET_PDEATHSIG``) and checks its parent's pid as well (see ``kiosk.worker``), so a
+``kill -9`` of the server never leaves a second worker behind for the next server.
+
+This module is imported by the server: it must stay light (no torch, no OpenCV), so the
+worker's code is imported only inside the child process.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import multiprocessing
+import os
+import socket
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from aiohttp import web
 
-from kiosk.keys import SETTINGS, WORKER_PROCESS
-from kiosk.worker import main as worker_main
+from kiosk import beacon
+from kiosk.config import Settings
+from kiosk.keys import SETTINGS
 
 log = logging.getLogger("stylebooth.server")
 
@@ -19,41 +41,146 @@ CHECK_S = 1.0
 STOP_TIMEOUT_S = 20.0
 
 
-def _start(app: web.Application) -> BaseProcess:
-    process = multiprocessing.get_context("spawn").Process(
-        target=worker_main, args=(app[SETTINGS],), name="stylebooth-worker"
-    )
-    process.start()
-    app[WORKER_PROCESS] = process
-    log.info("render worker started (pid %s)", process.pid)
-    return process
+@dataclass
+class RestartPolicy:
+    """How long to wait before starting a worker again, given how long the last one ran."""
+
+    first_s: float = 1.0
+    cap_s: float = 60.0
+    healthy_s: float = 60.0  # a run this long resets the delay to ``first_s``
+    factor: float = 2.0
+    _next_s: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self._next_s = self.first_s
+
+    def delay_after(self, ran_s: float) -> float:
+        """The wait before the next start, after a worker exited having run ``ran_s``."""
+        if ran_s >= self.healthy_s:
+            self._next_s = self.first_s
+        delay = self._next_s
+        self._next_s = min(self._next_s * self.factor, self.cap_s)
+        return delay
 
 
-async def _supervise(app: web.Application) -> None:
-    """Restart the worker if it dies (a crash loses nothing: its job is requeued)."""
-    backoff = 1.0
-    while True:
-        await asyncio.sleep(CHECK_S)
-        process = app[WORKER_PROCESS]
-        if process.is_alive():
-            backoff = 1.0
-            continue
-        log.warning("render worker exited with %s; restarting in %.0f s", process.exitcode, backoff)
-        await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, 30.0)
-        _start(app)
+def _worker_entry(settings: Settings, parent_pid: int) -> None:
+    """The child process's target (module level: ``spawn`` pickles it by name)."""
+    from kiosk.worker import main
+
+    main(settings, parent_pid=parent_pid)
+
+
+def worker_id_of(pid: int | None) -> str:
+    return f"{socket.gethostname()}:{pid}"
+
+
+class Supervisor:
+    """Starts the render worker, restarts it with backoff, and remembers why it died."""
+
+    def __init__(self, settings: Settings, policy: RestartPolicy | None = None) -> None:
+        self.settings = settings
+        self.policy = policy or RestartPolicy()
+        self.process: BaseProcess | None = None
+        self.started_at = 0.0  # monotonic
+        self.restarts = 0
+        self.failures = 0  # exits since the worker last ran healthily
+        self.last_exit_code: int | None = None
+        self.last_error: str | None = None
+        self.next_start_at: float | None = None  # monotonic, while waiting to restart
+        self.restart_delay_s: float | None = None  # the wait chosen after the last exit
+
+    def start(self) -> BaseProcess:
+        # Started from the event loop's thread, which lives as long as the server:
+        # PR_SET_PDEATHSIG fires when the creating *thread* exits, not only the process.
+        process = multiprocessing.get_context("spawn").Process(
+            target=_worker_entry, args=(self.settings, os.getpid()), name="stylebooth-worker"
+        )
+        process.start()
+        self.process, self.started_at, self.next_start_at = process, time.monotonic(), None
+        log.info("render worker started (pid %s)", process.pid)
+        return process
+
+    async def watch(self) -> None:
+        """Restart the worker when it exits (a crash loses nothing: its job is requeued)."""
+        while True:
+            await asyncio.sleep(CHECK_S)
+            process = self.process
+            if process is None or process.is_alive():
+                if process is not None and time.monotonic() - self.started_at >= (
+                    self.policy.healthy_s
+                ):
+                    self.failures = 0  # healthy for a while: old crashes are history
+                continue
+            ran_s = time.monotonic() - self.started_at
+            self.last_exit_code = process.exitcode
+            error = await asyncio.to_thread(
+                beacon.take_fatal, self.settings.data_dir, worker_id_of(process.pid)
+            )
+            self.last_error = error
+            self.failures = 1 if ran_s >= self.policy.healthy_s else self.failures + 1
+            delay = self.restart_delay_s = self.policy.delay_after(ran_s)
+            self.next_start_at = time.monotonic() + delay
+            log.warning(
+                "render worker (pid %s) exited with code %s after %.0f s%s; restarting in %.0f s",
+                process.pid,
+                process.exitcode,
+                ran_s,
+                f": {error}" if error else "",
+                delay,
+            )
+            await asyncio.sleep(delay)
+            self.restarts += 1
+            self.start()
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is not None and process.is_alive():
+            process.terminate()  # SIGTERM: the worker requeues its unfinished job and exits
+            await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
+            if process.is_alive():
+                process.kill()
+                await asyncio.to_thread(process.join)
+
+    def report(self) -> dict[str, Any]:
+        """The supervisor's state for ``/healthz``."""
+        process = self.process
+        waiting = self.next_start_at
+        return {
+            "pid": process.pid if process is not None else None,
+            "alive": bool(process is not None and process.is_alive()),
+            "restarts": self.restarts,
+            "failures": self.failures,
+            "last_exit_code": self.last_exit_code,
+            "last_error": self.last_error,
+            "restart_delay_s": self.restart_delay_s,
+            "next_start_in_s": (
+                round(max(0.0, waiting - time.monotonic()), 1) if waiting is not None else None
+            ),
+        }
+
+    def problem(self) -> str | None:
+        """A sentence for the operator while the worker keeps dying, else None."""
+        if not self.failures:
+            return None
+        why = f"exit code {self.last_exit_code}"
+        if self.last_error:
+            why += f": {self.last_error}"
+        sentence = f"the render worker keeps stopping ({self.failures}× in a row, {why})"
+        report = self.report()
+        if report["next_start_in_s"] is not None:
+            sentence += f"; next try in {report['next_start_in_s']:.0f} s"
+        return sentence
+
+
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 
 async def worker_process(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: start the worker with the app, stop it (gracefully) with the app."""
-    _start(app)
-    supervisor = asyncio.create_task(_supervise(app))
+    """Cleanup context: start the worker with the app, stop it (gracefully) with the app.
+    ``create_app`` puts the ``Supervisor`` in the app (``/healthz`` reads its state)."""
+    supervisor = app.get(SUPERVISOR) or Supervisor(app[SETTINGS])
+    supervisor.start()
+    watcher = asyncio.create_task(supervisor.watch())
     yield
-    supervisor.cancel()
-    process = app[WORKER_PROCESS]
-    if process.is_alive():
-        process.terminate()  # SIGTERM: the worker requeues its unfinished job and exits
-        await asyncio.to_thread(process.join, STOP_TIMEOUT_S)
-        if process.is_alive():
-            process.kill()
-            await asyncio.to_thread(process.join)
+    watcher.cancel()
+    await supervisor.stop()

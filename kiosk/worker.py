@@ -13,14 +13,25 @@ picture never waits behind another guest's HQ painting. Progress, previews and r
 to the database; a heartbeat thread keeps the worker's running jobs alive. Stopping (SIGTERM,
 Ctrl-C) puts an unfinished job back in the queue; a killed worker's jobs are requeued by the
 next worker that starts (or notices the missing heartbeat).
+
+A worker spawned by ``stylebooth serve`` exits when that server dies: the kernel sends it
+SIGTERM (``PR_SET_PDEATHSIG``, Linux), and its heartbeat loop also notices a changed parent
+pid (the moment before ``prctl`` ran, and systems without it). A worker that cannot start
+leaves its error in a fatal note beside its beacon for the server to show on ``/healthz``.
+
+Job and capture ids are bearer keys (they fetch a guest's photo), so the log names them by
+their first ``ID_PREFIX`` characters only.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import fcntl
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Capture, Job, JobStatus, Result
 from kiosk import beacon, jobs
+from kiosk.cli import configure_logging
 from kiosk.config import Settings
 from kiosk.painter import Painter, Prepared
 from kiosk.storage import capture_dir, resolve, save_image
@@ -48,6 +60,45 @@ HEARTBEAT_S = 2.0
 RECOVERY_S = 5.0
 PROGRESS_EVERY_S = 0.5
 WORKER_NICE = 10  # scheduling priority of the worker process, below the server's
+LANE_BACKOFF_CAP_S = 30.0  # a lane that keeps failing (database gone, disk full) retries this often
+ID_PREFIX = 8  # characters of a job or capture id that the log shows
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+EXIT_FATAL = 3  # the worker could not start or run; its error is in the fatal note
+
+
+def short(identifier: str | None) -> str:
+    """An id as the log shows it: enough to tell jobs apart, not enough to fetch one."""
+    return (identifier or "-")[:ID_PREFIX]
+
+
+class Backoff:
+    """Exponential retry delay: ``first_s``, doubled per failure up to ``cap_s``; a success
+    starts again from ``first_s``."""
+
+    def __init__(self, first_s: float, cap_s: float) -> None:
+        self.first_s, self.cap_s = first_s, cap_s
+        self.failures = 0
+
+    def failed(self) -> float:
+        """Count a failure; the delay before the next try."""
+        self.failures += 1
+        return min(self.cap_s, self.first_s * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Ask the kernel for SIGTERM when the parent dies (Linux); False when the parent is
+    already gone (it died before this ran: the kernel will not tell us then)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
+        except OSError as exc:  # no libc to load: the parent-pid check still works
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
+    return os.getppid() == parent_pid
 
 
 class DeviceLock:
@@ -70,11 +121,21 @@ class DeviceLock:
 
 
 class Worker:
-    def __init__(self, settings: Settings, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        parent_pid: int | None = None,
+    ) -> None:
         from db.session import make_engine, make_sessionmaker
 
         self.settings = settings
         self.worker_id = worker_id or jobs.this_worker_id()
+        self.parent_pid = parent_pid  # the supervising server; None when run on its own
+        self.parent = f"{self.worker_id.rpartition(':')[0]}:{parent_pid}" if parent_pid else None
+        self.ready = threading.Event()  # models loaded, lanes about to start
+        self.device_info: dict[str, object] = {}
         self.engine = make_engine(settings.db_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.stopping = threading.Event()
@@ -93,8 +154,10 @@ class Worker:
         self.painter = Painter(self.settings.models, self.settings.device)
         self.painter.warm_up(next(iter(STYLES)))
         device = str(self.painter.engine.device).replace(":", "")
+        self.device_info = device_info(self.painter.engine.device)
         self.device_lock = DeviceLock(self.settings.data_dir, device)
         self._beat(device)
+        self.ready.set()
         log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
         self._recover()
         lanes = [
@@ -106,11 +169,21 @@ class Worker:
         last_recovery = time.monotonic()
         try:
             while not self.stopping.wait(HEARTBEAT_S):
-                jobs.heartbeat(self.sessions, self.worker_id, list(self.active))
-                self._beat(device)
-                if time.monotonic() - last_recovery > RECOVERY_S:
-                    self._recover()
-                    last_recovery = time.monotonic()
+                if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                    log.warning(
+                        "worker %s: its server (pid %s) is gone; stopping",
+                        self.worker_id,
+                        self.parent_pid,
+                    )
+                    break
+                try:
+                    jobs.heartbeat(self.sessions, self.worker_id, list(self.active))
+                    self._beat(device)
+                    if time.monotonic() - last_recovery > RECOVERY_S:
+                        self._recover()
+                        last_recovery = time.monotonic()
+                except Exception as exc:  # the database is away: the lanes say so, keep beating
+                    log.debug("heartbeat: %s", exc)
         finally:
             self.stopping.set()
             for lane in lanes:
@@ -125,7 +198,12 @@ class Worker:
     def _beat(self, device: str) -> None:
         try:
             beacon.beat(
-                self.settings.data_dir, self.worker_id, device=device, busy=len(self.active)
+                self.settings.data_dir,
+                self.worker_id,
+                device=device,
+                busy=len(self.active),
+                parent=self.parent,
+                info=self.device_info,
             )
         except OSError as exc:  # a full disk must not stop the renders; /healthz will tell
             log.warning("could not write the worker beacon: %s", exc)
@@ -137,13 +215,23 @@ class Worker:
             working_on=frozenset(self.active),
         )
         if requeued:
-            log.info("requeued interrupted jobs: %s", ", ".join(requeued))
+            log.info("requeued interrupted jobs: %s", ", ".join(map(short, requeued)))
         beacon.prune(self.settings.data_dir, self.settings.stale_after_s)
 
     def _lane(self, mode: str) -> None:
+        """Claim and run the lane's jobs until stopping.
+
+        A failure outside a job (the database locked or gone, the disk full) keeps the lane
+        alive but backs it off exponentially up to ``LANE_BACKOFF_CAP_S``, and is logged once
+        per distinct error, not once per retry (a full disk once wrote 935 tracebacks a
+        second); the first success after failures is logged too.
+        """
         poll = FAST_POLL_S if mode == jobs.FAST else HQ_POLL_S
         run = self._run_fast if mode == jobs.FAST else self._run_hq
+        backoff = Backoff(poll, LANE_BACKOFF_CAP_S)
+        last_error: str | None = None
         while not self.stopping.is_set():
+            job_id: str | None = None
             try:
                 if mode == jobs.HQ and not self.device_lock.try_acquire():
                     self.stopping.wait(poll)
@@ -155,9 +243,25 @@ class Worker:
                 finally:
                     if mode == jobs.HQ:
                         self.device_lock.release()
-            except Exception:  # the database went away for a moment: keep the lane alive
-                log.exception("%s lane", mode)
-                job_id = None
+            except Exception as exc:  # the database went away for a while: keep the lane alive
+                delay = backoff.failed()
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:
+                    log.exception(
+                        "%s lane: %s; retrying, at most every %.0f s",
+                        mode,
+                        error,
+                        LANE_BACKOFF_CAP_S,
+                    )
+                    last_error = error
+                else:
+                    log.debug("%s lane: still failing (%d×): %s", mode, backoff.failures, error)
+                self.stopping.wait(delay)
+                continue
+            if backoff.failures:
+                log.info("%s lane: working again after %d failures", mode, backoff.failures)
+                backoff.succeeded()
+                last_error = None
             if job_id is None:
                 self.stopping.wait(poll)
 
@@ -167,21 +271,22 @@ class Worker:
             assert job is not None
             capture = job.capture
             session.expunge_all()
-        log.info("job %s (%s) for capture %s: started", job.id, job.mode, capture.id)
+        log.info("job %s (%s) for capture %s: started", short(job.id), job.mode, short(capture.id))
         self.active.add(job.id)
         try:
             try:
                 timings = run(job, capture)
             except Exception as exc:
-                log.exception("job %s failed", job.id)
+                log.exception("job %s failed", short(job.id))
                 jobs.finish(self.sessions, job.id, JobStatus.failed, error=failure_message(exc))
                 return
             if timings is None:  # stopping: back to the queue, another run finishes it
                 jobs.release(self.sessions, job.id)
-                log.info("job %s: interrupted, requeued", job.id)
+                log.info("job %s: interrupted, requeued", short(job.id))
                 return
             jobs.finish(self.sessions, job.id, JobStatus.done, timings=timings)
-            log.info("job %s: done %s", job.id, {k: round(v, 2) for k, v in timings.items()})
+            rounded = {k: round(v, 2) for k, v in timings.items()}
+            log.info("job %s: done %s", short(job.id), rounded)
         finally:
             self.active.discard(job.id)
 
@@ -262,7 +367,7 @@ class Worker:
                 if max(composite.size) >= size:
                     return Prepared(composite, alpha, bool(capture.person_found))
             except (ImageError, OSError):
-                log.warning("capture %s: composite unreadable, making it again", capture.id)
+                log.warning("capture %s: composite unreadable, making it again", short(capture.id))
         assert self.painter is not None
         photo = load_image(resolve(self.settings.data_dir, capture.photo_path))
         prepared = self.painter.prepare(photo, capture.style, capture.scene, size)
@@ -359,19 +464,42 @@ def failure_message(exc: Exception) -> str:
     return f"the painting could not be made ({type(exc).__name__}: {exc})"
 
 
-def main(settings: Settings) -> None:
-    """Entry point of the worker process (``stylebooth worker``, or spawned by ``serve``)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+def device_info(device: Any) -> dict[str, object]:
+    """What ``/healthz`` shows about the device; the worker measures it, since the server
+    never imports torch (7.5 s of a stalled event loop on a busy machine)."""
+    import torch
+
+    from render.device import bf16_supported
+
+    return {
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "bf16": bf16_supported(device),
+        "torch": torch.__version__,
+    }
+
+
+def main(settings: Settings, *, parent_pid: int | None = None) -> None:
+    """Entry point of the worker process (``stylebooth worker``, or spawned by ``serve`` with
+    the server's pid as ``parent_pid``: the worker then lives no longer than its server)."""
+    if parent_pid is not None and not die_with_parent(parent_pid):
+        return  # the server died while this process was starting
+    configure_logging(settings.log_level)
     # Painting is background work: the server's event loop and the kiosk's browser come first
     # when the CPU is busy (threads made from here on inherit this).
     os.nice(WORKER_NICE)
-    worker = Worker(settings)
+    worker = Worker(settings, parent_pid=parent_pid)
 
     def _stop(signum: int, _frame: object) -> None:
         log.info("worker %s: %s, stopping", worker.worker_id, signal.Signals(signum).name)
         worker.stop()
+        if not worker.ready.is_set():
+            raise SystemExit(0)  # still loading models: nothing in hand to put back
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    worker.run()
+    try:
+        worker.run()
+    except Exception as exc:
+        log.exception("worker %s could not run", worker.worker_id)
+        beacon.write_fatal(settings.data_dir, worker.worker_id, failure_message(exc))
+        raise SystemExit(EXIT_FATAL) from None

@@ -1,0 +1,269 @@
+"""Supervision of the render worker with real processes: the restart policy, a worker that
+dies with its server, a crash-looping worker that backs off and says why, a lane that backs
+off from a broken database, logging that reaches the terminal, and ids kept out of the log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from db.migrate import upgrade
+from db.models import Job, JobStatus, new_id
+from db.session import make_engine, make_sessionmaker
+from kiosk import beacon, jobs
+from kiosk.app import create_app
+from kiosk.storage import capture_dir, resolve, save_image
+from kiosk.supervisor import RestartPolicy
+from kiosk.worker import ID_PREFIX, Backoff, Worker
+from tests.conftest import PEOPLE, REPO
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, every: float = 0.2):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --- the policies, as units --------------------------------------------------------------
+
+
+def test_restart_delay_grows_to_a_cap_and_resets_only_after_a_healthy_minute() -> None:
+    policy = RestartPolicy()
+    crashes = [policy.delay_after(ran_s=1.5) for _ in range(9)]
+    # The old supervisor reset its delay whenever a worker survived a second: 1 s forever.
+    assert crashes == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert policy.delay_after(ran_s=59) == 60  # not yet healthy
+    assert policy.delay_after(ran_s=61) == 1  # ran a healthy minute: start over
+    assert policy.delay_after(ran_s=0.2) == 2
+
+
+def test_lane_backoff_doubles_to_its_cap_and_resets_on_success() -> None:
+    backoff = Backoff(0.05, 30)
+    delays = [backoff.failed() for _ in range(12)]
+    assert delays[:4] == [0.05, 0.1, 0.2, 0.4] and delays[-1] == 30 and max(delays) == 30
+    backoff.succeeded()
+    assert backoff.failed() == 0.05
+
+
+# --- the worker dies with its server; logging reaches the terminal -------------------------
+
+
+def serve(settings, port: int, log: Path, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STYLEBOOTH_")}
+    command = [
+        sys.executable,
+        "-m",
+        "kiosk",
+        "--config",
+        os.devnull,
+        "--data-dir",
+        str(settings.data_dir),
+        "--model-dir",
+        str(settings.models),
+        "serve",
+        "--port",
+        str(port),
+        *extra,
+    ]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_a_killed_server_takes_its_worker_along(settings, tmp_path) -> None:
+    log = tmp_path / "serve.log"
+    server = serve(settings, free_port(), log)
+    worker_pid = None
+    try:
+        started = wait_until(
+            lambda: re.search(r"render worker started \(pid (\d+)\)", log.read_text()),
+            120,
+            "the supervisor's start line",
+        )
+        worker_pid = int(started.group(1))
+        # Ready: its beacon names the server as its parent.
+        records = wait_until(
+            lambda: beacon.live_workers(settings.data_dir, 30), 180, "the worker's beacon"
+        )
+        assert records[0]["worker"].endswith(f":{worker_pid}")
+        assert records[0]["parent"].endswith(f":{server.pid}")
+        server.kill()  # SIGKILL: no cleanup runs in the server
+        server.wait()
+        # Gone within seconds (zombies count as gone: PID 1 of a container may not reap).
+        wait_until(lambda: jobs.process_gone(f"{socket.gethostname()}:{worker_pid}"), 30,
+                   "the orphaned worker to exit")  # fmt: skip
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if worker_pid is not None and not jobs.process_gone(f"{socket.gethostname()}:{worker_pid}"):
+            os.kill(worker_pid, signal.SIGKILL)
+    output = log.read_text()
+    # Logging is configured: the supervisor's line, in the concise format, and no alembic
+    # chatter at INFO.
+    assert re.search(r"\d\d:\d\d:\d\d,\d+ INFO stylebooth.server: render worker started", output)
+    assert "Context impl" not in output and "Will assume" not in output
+    assert "its server" in output or "SIGTERM, stopping" in output  # the worker said why
+
+
+def test_a_worker_whose_server_is_already_gone_does_not_start(settings) -> None:
+    """The race PR_SET_PDEATHSIG cannot cover: the server died before the worker asked."""
+    script = (
+        "import sys; from kiosk.config import load_settings; from kiosk.worker import main; "
+        f"main(load_settings(env={{}}, data_dir={str(settings.data_dir)!r}), parent_pid=1); "
+        "print('modules:', 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "modules: False" in done.stdout  # it returned before loading anything
+
+
+# --- a crash-looping worker ---------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_a_crash_looping_worker_backs_off_and_healthz_says_why(
+    aiohttp_client, settings, tmp_path, monkeypatch
+) -> None:
+    # The models were deleted, and the booth is offline (no package index to fetch them from).
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    settings = replace(settings, model_dir=empty)
+    client = await aiohttp_client(create_app(settings, start_worker=True))
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        health = await (await client.get("/healthz")).json()
+        supervisor = health["supervisor"]
+        if supervisor["failures"] >= 3 and supervisor["next_start_in_s"] is not None:
+            break
+        await asyncio.sleep(0.5)
+    else:
+        raise AssertionError(f"the worker did not crash twice: {health}")
+    assert supervisor["restarts"] == 2 and supervisor["alive"] is False
+    assert supervisor["last_exit_code"] == 3  # EXIT_FATAL: it could not run
+    assert "vgg19" in supervisor["last_error"] or "model" in supervisor["last_error"]
+    # Third crash in a row: the next try waits 4 s (1, 2, 4 …), not a flat second.
+    assert supervisor["restart_delay_s"] == 4.0
+    assert 0 <= supervisor["next_start_in_s"] <= 4.0
+    assert health["status"] == "degraded"
+    problem = next(p for p in health["problems"] if "keeps stopping" in p)
+    assert "exit code 3" in problem and "next try in" in problem
+    assert supervisor["last_error"] in problem
+
+
+# --- the lanes back off from a broken database ---------------------------------------------
+
+
+def test_a_lane_backs_off_and_logs_each_distinct_error_once(settings, caplog) -> None:
+    upgrade(settings.db_url)
+    worker = Worker(settings)  # no models needed: the fast lane only claims here
+    database = Path(settings.db_url.removeprefix("sqlite:///"))
+    moved = database.parent.with_name("moved")
+    database.parent.rename(moved)  # the database's directory vanishes: every connect fails
+    caplog.set_level(logging.DEBUG, logger="stylebooth.worker")
+    lane = threading.Thread(target=worker._lane, args=(jobs.FAST,))
+    lane.start()
+    try:
+        time.sleep(2.5)
+        failures = [r for r in caplog.records if "lane" in r.getMessage()]
+        logged = [r for r in failures if r.levelno >= logging.WARNING]
+        # One line with the traceback, not one per retry (the old loop: ~50 in this time).
+        assert len(logged) == 1, [r.getMessage() for r in logged]
+        assert logged[0].exc_info is not None and "unable to open" in logged[0].getMessage()
+        retries = len(failures)  # the first failure plus a DEBUG line per retry
+        assert 3 <= retries <= 8, retries  # 0.05, 0.1, 0.2, 0.4, 0.8 … s apart
+
+        moved.rename(database.parent)  # the database is back
+        wait_until(
+            lambda: any("working again" in r.getMessage() for r in caplog.records),
+            40,
+            "the lane to recover",
+        )
+    finally:
+        worker.stop()
+        lane.join(60)
+        worker.engine.dispose()
+    assert not lane.is_alive()
+
+
+# --- ids are bearer keys: the log shows a prefix -------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_worker_logs_ids_by_prefix_and_stops_when_its_parent_changes(settings, caplog) -> None:
+    settings = replace(settings, fast_size=128, hq_size=96, hq_budget_s=4,
+                       extra={"hq_options": {"steps": 4}})  # fmt: skip
+    upgrade(settings.db_url)
+    sessions = make_sessionmaker(make_engine(settings.db_url))
+    capture_id = new_id()
+    photo = Image.open(PEOPLE / "hiker.jpg").convert("RGB")
+    photo.thumbnail((256, 256))
+    relative = capture_dir(capture_id) / "photo.jpg"
+    save_image(resolve(settings.data_dir, relative), photo)
+    with sessions.begin() as session:
+        hq = jobs.create_capture(session, capture_id=capture_id, source="upload",
+                                 photo_path=str(relative), size=photo.size,
+                                 style="starry_night", scene=None,
+                                 options=jobs.job_options(settings))  # fmt: skip
+        hq_id = hq.id
+    # A job left running by a worker that died: the requeue line names it too.
+    with sessions.begin() as session:
+        other = jobs.create_capture(session, capture_id=new_id(), source="upload",
+                                    photo_path="x/p.jpg", size=(8, 8), style="starry_night",
+                                    scene=None, options={})  # fmt: skip
+        other_id = other.id
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    with sessions.begin() as session:
+        interrupted = session.get(Job, other_id)
+        interrupted.status = JobStatus.running
+        interrupted.worker = f"{socket.gethostname()}:{dead.stdout.strip()}"
+
+    caplog.set_level(logging.INFO)
+    worker = Worker(settings, parent_pid=os.getppid())
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_until(lambda: jobs.status_of(sessions, hq_id) in jobs.FINISHED, 240, "the job")
+        assert jobs.status_of(sessions, hq_id) == JobStatus.done
+        # The parent-pid check of the heartbeat loop: a changed parent stops the worker.
+        worker.parent_pid = -1
+        thread.join(60)
+        assert not thread.is_alive(), "the worker did not notice its parent was gone"
+    finally:
+        worker.stop()
+        thread.join(60)
+    messages = [r.getMessage() for r in caplog.records if r.name == "stylebooth.worker"]
+    text = "\n".join(messages)
+    assert f"for capture {capture_id[:ID_PREFIX]}: started" in text
+    assert f"job {hq_id[:ID_PREFIX]}: done" in text
+    assert f"requeued interrupted jobs: {other_id[:ID_PREFIX]}" in text
+    assert "is gone; stopping" in text
+    for secret in (capture_id, hq_id, other_id):
+        assert secret not in text, f"a full id reached the log: {secret}"

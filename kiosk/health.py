@@ -1,32 +1,126 @@
 """``GET /healthz``: what an operator or a monitor needs to know at a glance.
 
 Always HTTP 200 while the server answers; ``status`` is ``ok`` or ``degraded`` and
-``problems`` says why in words (a model missing or damaged, no render worker alive).
+``problems`` says why in words: a model missing or damaged, no render worker alive, the render
+worker crash-looping (with its exit code and error), the data disk nearly full, the database
+locked or read-only, the export process dead.
+
+The checks that touch the disk or the database are cheap and cached for ``PROBE_TTL_S``, so a
+monitor polling every second costs the booth one probe every two seconds. The device (type,
+name, bfloat16, torch version) comes from the render workers' beacons: the server process
+never imports torch (importing it on the event loop stalled the server 7.5 s).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from typing import Any
 
 from aiohttp import web
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from kiosk import __version__, beacon, jobs
+from kiosk.config import Settings
 from kiosk.dbio import run_db
-from kiosk.keys import MODELS, SETTINGS
+from kiosk.diskspace import low_disk
+from kiosk.keys import EXPORT_POOL, MODELS, SETTINGS
+from kiosk.supervisor import SUPERVISOR
+
+log = logging.getLogger("stylebooth.server")
+
+PROBE_TTL_S = 2.0
+DB_PROBE_TIMEOUT_S = 1.0  # a database locked longer than this is reported as locked
+DEVICE_KEYS = ("device", "device_name", "bf16", "torch")
 
 
-def device_report(preference: str) -> dict[str, object]:
-    import torch
+def database_problem(engine: Engine) -> str | None:
+    """Try to take the database's write lock, changing nothing; a sentence when it cannot.
 
-    from render.device import bf16_supported, pick_device
+    ``UPDATE … WHERE 0`` needs the same lock as a guest's capture, so a database another
+    program holds locked, a read-only file or a full disk fail here the way they would fail a
+    guest, without writing a row.
+    """
+    try:
+        with engine.connect() as connection:
+            try:
+                connection.execute(text("UPDATE jobs SET id = id WHERE 0 = 1"))
+            finally:
+                connection.rollback()
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        lowered = reason.lower()
+        if "locked" in lowered or "busy" in lowered:
+            return (
+                f"the database is locked by another program ({reason}): new photos and "
+                "renders wait until it is released"
+            )
+        if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
+            return (
+                f"the database is read-only ({reason}): the booth cannot save new photos; "
+                "check the data directory's disk and permissions"
+            )
+        return f"the database cannot be written ({reason}): the booth cannot save new photos"
+    return None
 
-    device = pick_device(preference)
-    return {
-        "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "bf16": bf16_supported(device),
-        "torch": torch.__version__,
-    }
+
+def probe_engine(db_url: str) -> Engine:
+    """An engine for the probe alone: a short busy timeout, no pooled connection kept."""
+    sqlite = db_url.startswith("sqlite")
+    return create_engine(
+        db_url,
+        poolclass=NullPool,
+        connect_args={"timeout": DB_PROBE_TIMEOUT_S} if sqlite else {},
+    )
+
+
+class Probes:
+    """The disk and database checks, run at most once per ``PROBE_TTL_S``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._checked_at = float("-inf")
+        self._problems: list[str] = []
+        self._lock = asyncio.Lock()
+
+    def _run(self) -> list[str]:
+        problems = []
+        try:
+            disk = low_disk(self.settings)
+        except OSError as exc:
+            disk = f"the data directory cannot be checked ({exc})"
+        if disk:
+            problems.append(disk)
+        if self._engine is None:
+            self._engine = probe_engine(self.settings.db_url)
+        database = database_problem(self._engine)
+        if database:
+            problems.append(database)
+        return problems
+
+    async def problems(self) -> list[str]:
+        async with self._lock:  # concurrent /healthz calls share one probe
+            if time.monotonic() - self._checked_at >= PROBE_TTL_S:
+                self._problems = await asyncio.to_thread(self._run)
+                self._checked_at = time.monotonic()
+            return list(self._problems)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+PROBES = web.AppKey("probes", Probes)
+
+
+def device_report(workers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The device as the first live worker measured it (None before any worker has run)."""
+    first = workers[0] if workers else {}
+    return {key: first.get(key) for key in DEVICE_KEYS}
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -36,18 +130,35 @@ async def healthz(request: web.Request) -> web.Response:
     workers = await asyncio.to_thread(
         beacon.live_workers, settings.data_dir, settings.stale_after_s
     )
-    queue = await run_db(request, jobs.queue_counts)
     problems = [f"model missing or damaged: {name}" for name, ok in models.items() if not ok]
-    if not workers:
+    supervisor = app.get(SUPERVISOR)
+    crashing = supervisor.problem() if supervisor is not None else None
+    if crashing:
+        problems.append(crashing)
+    elif not workers:
         problems.append("no render worker is running: renders wait in the queue")
-    return web.json_response(
-        {
-            "status": "degraded" if problems else "ok",
-            "problems": problems,
-            "version": __version__,
-            **device_report(settings.device),
-            "models": models,
-            "workers": workers,
-            "queue": queue,
-        }
-    )
+    probes = app.get(PROBES)
+    if probes is not None:
+        problems += await probes.problems()
+    exports = app[EXPORT_POOL].problem()
+    if exports:
+        problems.append(exports)
+    try:
+        queue: dict[str, Any] | None = await run_db(request, jobs.queue_counts)
+    except Exception as exc:  # a locked database must not turn the health page into an error
+        log.warning("/healthz: the queue could not be read: %s", exc)
+        queue = None
+        if not any("database" in problem for problem in problems):
+            problems.append(f"the job queue cannot be read ({exc})")
+    body: dict[str, Any] = {
+        "status": "degraded" if problems else "ok",
+        "problems": problems,
+        "version": __version__,
+        **device_report(workers),
+        "models": models,
+        "workers": workers,
+        "queue": queue,
+    }
+    if supervisor is not None:
+        body["supervisor"] = supervisor.report()
+    return web.json_response(body)

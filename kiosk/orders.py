@@ -8,13 +8,21 @@ product and options returns the stored files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from export.specs import DEFAULTS, MUG_LAYOUTS, MUG_SIZES, STICKER_SIZES, TEE_LAYOUTS
+from kiosk.errors import ApiError
+
+log = logging.getLogger("stylebooth.server")
+
+EXPORT_TIMEOUT_S = 120.0  # a T-shirt PNG and PDF take seconds; two minutes means it hung
 
 
 def _choices(product: str, option: str, values: Any) -> list[Any]:
@@ -52,21 +60,108 @@ class OrderError(ValueError):
 
 
 class ExportPool:
-    """One export process, started on the first order and stopped with the app."""
+    """One export process, started on the first order and stopped with the app.
 
-    def __init__(self) -> None:
+    The process can die (the out-of-memory killer, a crash in a native library) and a
+    ``ProcessPoolExecutor`` whose process died is broken for good: every later order would
+    fail with ``BrokenProcessPool`` until the server restarts. So a broken pool is replaced by
+    a new one and the order is tried once more (an export is idempotent: the same product and
+    options return the stored files). An export that takes longer than ``timeout_s`` is
+    answered 504 and its process is killed, so a hung export never holds up the next order
+    (nginx's ``proxy_read_timeout``: a bounded wait and a clear error, not a hung request).
+    """
+
+    def __init__(self, timeout_s: float = EXPORT_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
         self._pool: ProcessPoolExecutor | None = None
+        self.restarts = 0
+        self.last_failure: str | None = None  # set when an order failed twice; cleared on success
 
-    async def run(self, *args: Any) -> tuple[str, dict[str, str], list[str]]:
+    def _current(self) -> ProcessPoolExecutor:
+        if self._pool is not None and _broken(self._pool):
+            self._discard(self._pool)
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, run_export, *args)
+        return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor, *, kill: bool = False) -> None:
+        """Forget ``pool`` (if it is still the current one) and let it go; ``kill`` ends a
+        process that is still busy with an export nobody waits for."""
+        if kill:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(OSError, AttributeError):
+                    process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is pool:
+            self._pool = None
+            self.restarts += 1
+
+    async def run(self, *args: Any) -> tuple[str, dict[str, str], list[str]]:
+        """``run_export(*args)`` in the export process, restarted once if it died."""
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            pool = self._current()
+            try:
+                result = await asyncio.wait_for(
+                    loop.run_in_executor(pool, run_export, *args), self.timeout_s
+                )
+            except BrokenProcessPool:
+                self._discard(pool)
+                if attempt == 1:
+                    log.warning("the export process died; starting a new one and trying again")
+                    continue
+                self.last_failure = "the export process died twice in a row during an order"
+                log.error("%s", self.last_failure)
+                raise ApiError(
+                    503,
+                    "unavailable",
+                    "the print files could not be made (the export process stopped); "
+                    "please try again in a moment",
+                    headers={"Retry-After": "5"},
+                ) from None
+            except TimeoutError:
+                self._discard(pool, kill=True)
+                log.error(
+                    "an export took longer than %.0f s: its process was stopped", self.timeout_s
+                )
+                raise ApiError(
+                    504,
+                    "export_timeout",
+                    f"the print files took longer than {self.timeout_s:.0f} s to make and were "
+                    "stopped; please try again, or ask the staff",
+                ) from None
+            self.last_failure = None
+            return result
+        raise AssertionError("unreachable")
+
+    def pids(self) -> list[int]:
+        """The export process ids (none before the first order)."""
+        pool = self._pool
+        if pool is None:
+            return []
+        return [pid for pid in getattr(pool, "_processes", {}) if pid]
+
+    def problem(self) -> str | None:
+        """A sentence for ``/healthz`` when exports are failing, else None (no I/O)."""
+        if self.last_failure:
+            return f"orders are failing: {self.last_failure}"
+        if self._pool is not None and _broken(self._pool):
+            return (
+                "the export process stopped unexpectedly; it is started again with the next order"
+            )
+        return None
 
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _broken(pool: ProcessPoolExecutor) -> bool:
+    """Whether the pool lost its process (its manager thread notices a dead one even while
+    idle; ``_broken`` is the executor's own flag, present since Python 3.8)."""
+    return bool(getattr(pool, "_broken", False))
 
 
 @cache

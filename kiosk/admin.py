@@ -1,7 +1,11 @@
-"""The admin API: a sub-app under ``/admin`` behind HTTP Basic auth (the admin password).
+"""The admin API: a sub-app under ``/admin`` behind the admin password.
 
 With no admin password configured the whole sub-app answers 403: the operator side is off.
 ``GET /admin/`` is the operator's page (booth_ui/admin.html); the rest is its JSON API.
+
+Signing in: HTTP Basic (the password is checked against a scrypt hash, with a growing delay and
+a lockout per client address: kiosk/security.py), which starts a session; the page's later calls
+ride on the session cookie and send its CSRF token in ``X-CSRF-Token`` with every change.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import secrets
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,35 +28,145 @@ from kiosk.dbio import run_db
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import SETTINGS
 from kiosk.media import scene_names
+from kiosk.security import (
+    SAFE_METHODS,
+    AdminSession,
+    AdminSessions,
+    LoginThrottle,
+    PasswordCheck,
+    from_a_browser,
+    read_json,
+    token_matches,
+)
 
 REALM = 'Basic realm="StyleBooth admin", charset="UTF-8"'
 routes = web.RouteTableDef()
 
 
-def _password_ok(header: str, password: str) -> bool:
+class AdminLogin:
+    """The admin password (hashed at start), the guessing throttle and the page's sessions."""
+
+    def __init__(
+        self,
+        password: str | None,
+        throttle: LoginThrottle | None = None,
+        sessions: AdminSessions | None = None,
+    ) -> None:
+        self.password = PasswordCheck(password) if password else None
+        self.throttle = throttle or LoginThrottle()
+        self.sessions = sessions or AdminSessions()
+
+
+LOGIN = web.AppKey("admin_login", AdminLogin)
+
+
+def _basic_password(header: str) -> str | None:
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
         decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return False
+        return None
     _user, _, given = decoded.partition(":")  # any user name; the password is what counts
-    return secrets.compare_digest(given.encode(), password.encode())
+    return given
+
+
+def _unauthorized() -> web.Response:
+    return error_response(
+        401, "unauthorized", "the admin password is needed", {"WWW-Authenticate": REALM}
+    )
+
+
+async def _basic_login(request: web.Request, login: AdminLogin) -> web.Response | None:
+    """Check the Basic password, throttled per client address; None when it is right."""
+    assert login.password is not None
+    client = request.remote or "unknown"
+    wait = login.throttle.retry_after(client)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        return error_response(
+            429,
+            "too_many_requests",
+            f"too many wrong admin passwords from this address: try again in {seconds} s",
+            {"Retry-After": str(seconds)},
+        )
+    given = _basic_password(request.headers.get("Authorization", ""))
+    if given is None:
+        return _unauthorized()
+    login.throttle.begin(client)
+    try:
+        right = await login.password.check(given)
+    except BaseException:
+        login.throttle.abandoned(client)
+        raise
+    if right:
+        login.throttle.succeeded(client)
+        return None
+    await asyncio.sleep(login.throttle.failed(client))
+    return _unauthorized()
 
 
 @web.middleware
-async def basic_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    password = request.config_dict[SETTINGS].admin_password
-    if not password:
+async def admin_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """The operator's side: the session cookie, or else the Basic password (which then starts
+    a session); and for every change a browser sends, the session's CSRF token."""
+    login = request.app[LOGIN]
+    if login.password is None:
         return error_response(
             403, "admin_disabled", "the admin page is off: set STYLEBOOTH_ADMIN_PASSWORD"
         )
-    if not _password_ok(request.headers.get("Authorization", ""), password):
-        return error_response(
-            401, "unauthorized", "the admin password is needed", {"WWW-Authenticate": REALM}
+    sessions = login.sessions
+    session = sessions.get(request.cookies.get(sessions.COOKIE))
+    new_session_id = None
+    if session is None:
+        refused = await _basic_login(request, login)
+        if refused is not None:
+            return refused
+        new_session_id, session = sessions.create()
+    request[ADMIN_SESSION] = session
+    given = request.headers.getall(CSRF_HEADER, [])
+    if (
+        request.method not in SAFE_METHODS
+        and _needs_token(request, basic=new_session_id)
+        and not token_matches(session.csrf_token, given)
+    ):
+        refused = error_response(
+            403,
+            "csrf",
+            "this change did not carry the admin page's security token: "
+            "reload the admin page and try again",
         )
-    return await handler(request)
+        if new_session_id:
+            sessions.set_cookie(request, refused, new_session_id)
+        return refused
+    response = await handler(request)
+    if new_session_id and not response.prepared:
+        sessions.set_cookie(request, response, new_session_id)
+    return response
+
+
+def _needs_token(request: web.Request, *, basic: str | None) -> bool:
+    """Django asks every unsafe request for the token. Here a script that signs in with the
+    password on each request and is no browser (no Origin, no Sec-Fetch-Site) is spared, like
+    Django REST framework's Basic authentication: no web page can make it send anything. A
+    browser's request, or one riding on the session cookie alone, must carry it."""
+    if from_a_browser(request):
+        return True
+    return basic is None and "Authorization" not in request.headers
+
+
+ADMIN_SESSION = web.RequestKey("admin_session", AdminSession)
+CSRF_HEADER = "X-CSRF-Token"
+
+
+@routes.get("/api/session")
+async def get_session(request: web.Request) -> web.Response:
+    """The page's CSRF token (readable only by the booth's own pages: no CORS here)."""
+    return web.json_response(
+        {"csrf_token": request[ADMIN_SESSION].csrf_token, "header": CSRF_HEADER},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -152,7 +266,7 @@ async def get_choices(_request: web.Request) -> web.Response:
 @routes.put("/api/settings")
 async def put_settings(request: web.Request) -> web.Response:
     try:
-        changes = await request.json()
+        changes = await read_json(request)
     except ValueError:
         raise ApiError(400, "bad_request", "send the settings as a JSON object") from None
     if not isinstance(changes, dict):
@@ -205,7 +319,7 @@ async def get_exports(request: web.Request) -> web.Response:
 async def purge_data(request: web.Request) -> web.Response:
     """Delete the guests' captures older than ``older_than_hours`` (0: every one)."""
     try:
-        body = await request.json()
+        body = await read_json(request)
     except ValueError:
         body = None
     hours = body.get("older_than_hours") if isinstance(body, dict) else None
@@ -233,7 +347,8 @@ async def admin_page(_request: web.Request) -> web.FileResponse:
     return web.FileResponse(ADMIN_PAGE, headers={"Cache-Control": "no-cache"})
 
 
-def create_admin_app() -> web.Application:
-    admin = web.Application(middlewares=[basic_auth])
+def create_admin_app(login: AdminLogin) -> web.Application:
+    admin = web.Application(middlewares=[admin_auth])
+    admin[LOGIN] = login
     admin.add_routes(routes)
     return admin

@@ -47,16 +47,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def serve_command(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
     from dataclasses import replace
 
-    from aiohttp import web
-
-    from kiosk.app import create_app
+    from kiosk.app import create_app, serve
+    from kiosk.cli import CommandError
 
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    if settings.admin_port is not None and settings.admin_port == settings.port:
+        raise CommandError(
+            f"admin_port {settings.admin_port} is the booth's own port: give the admin page "
+            "another port, or unset admin_port to serve it at /admin/ on the booth's"
+        )
     app = create_app(settings, start_worker=not args.no_worker)
-    print(f"StyleBooth is running at {settings.url}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+
+    def ready() -> None:
+        print(f"StyleBooth is running at {settings.url}", flush=True)
+        if settings.admin_port is not None:
+            admin = f"http://{settings.admin_host or settings.host}:{settings.admin_port}"
+            print(f"The admin page is at {admin}/admin/ (only there)", flush=True)
+
+    asyncio.run(serve(app, settings, ready))
     return 0
 
 

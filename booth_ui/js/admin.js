@@ -1,18 +1,47 @@
 // The operator's page: health and queue (refreshed every few seconds), retry/cancel,
 // orders and their print files (reprints), event settings, and the guests' data purge.
-// The browser sends the admin password (HTTP Basic) with every request to /admin/api.
+// The browser signs in once with the admin password (HTTP Basic); the server answers with a
+// session cookie that the page's API calls ride on. Every change (POST, PUT) also carries the
+// session's CSRF token in a header, which no other site's page can read or send.
 
 import { $, el } from "./dom.js";
 
 const REFRESH_MS = 3000;
 const ACTIVE = new Set(["queued", "running"]);
+const SAFE = new Set(["GET", "HEAD"]);
+
+let token = null; // a promise of {csrf_token, header}
+
+function csrf(renew = false) {
+  if (renew || token === null) {
+    token = fetch("/admin/api/session", { cache: "no-store" }).then(async (response) => {
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+      return body;
+    });
+    token.catch(() => { token = null; });
+  }
+  return token;
+}
+
+async function send(path, options, renew) {
+  const method = (options.method || "GET").toUpperCase();
+  const headers = options.body ? { "Content-Type": "application/json" } : {};
+  if (!SAFE.has(method)) {
+    const { csrf_token: value, header } = await csrf(renew);
+    headers[header] = value;
+  }
+  return fetch(path, { ...options, method, headers });
+}
 
 async function call(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: options.body ? { "Content-Type": "application/json" } : {},
-  });
-  const body = await response.json().catch(() => ({}));
+  let response = await send(path, options, false);
+  let body = await response.json().catch(() => ({}));
+  if (response.status === 403 && body.code === "csrf") {
+    // The session ended (expired, or the server restarted): a new one, a new token, once.
+    response = await send(path, options, true);
+    body = await response.json().catch(() => ({}));
+  }
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
   return body;
 }

@@ -20,7 +20,7 @@ from kiosk.admin import AdminLogin, create_admin_app
 from kiosk.config import Settings
 from kiosk.dbio import SERVER_BUSY_TIMEOUT_S, io_pool
 from kiosk.errors import error_response, json_errors
-from kiosk.health import healthz
+from kiosk.health import PROBES, Probes, healthz
 from kiosk.keys import ENGINE, EXPORT_POOL, MODELS, SESSIONS, SETTINGS, SOCKETS
 from kiosk.orders import ExportPool
 from kiosk.security import BODY_TYPES, MULTIPART, cross_site_guard, security_headers
@@ -124,6 +124,7 @@ def create_app(
     app[SESSIONS] = make_sessionmaker(engine)
     app[SOCKETS] = weakref.WeakSet()
     app[EXPORT_POOL] = ExportPool()
+    app[PROBES] = Probes(settings)  # /healthz's disk and database checks
     app.cleanup_ctx.append(io_pool)  # database and file calls: their own bounded pool
     app.cleanup_ctx.append(watch.watchers)  # one poller per watched job (uses the pool)
     app.cleanup_ctx.append(upload_gate)  # photo uploads: bounded size, time, count, decodes
@@ -137,8 +138,9 @@ def create_app(
     app.add_subapp("/admin/", create_admin_app(admin_login or AdminLogin(settings.admin_password)))
 
     if start_worker:
-        from kiosk.supervisor import worker_process
+        from kiosk.supervisor import SUPERVISOR, Supervisor, worker_process
 
+        app[SUPERVISOR] = Supervisor(settings)
         app.cleanup_ctx.append(worker_process)
 
     async def close_sockets(app: web.Application) -> None:
@@ -147,6 +149,7 @@ def create_app(
 
     async def dispose(app: web.Application) -> None:
         app[EXPORT_POOL].shutdown()
+        app[PROBES].close()
         engine.dispose()
 
     app.on_startup.append(freeze_heap)

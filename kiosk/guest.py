@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from db.models import Capture, Export, Job, new_id
-from kiosk import event, jobs
+from kiosk import beacon, event, jobs
 from kiosk.dbio import run_db
 from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
@@ -207,7 +207,10 @@ async def create_capture(request: web.Request) -> web.Response:
 
 
 async def describe(request: web.Request, job_id: str) -> dict[str, Any]:
-    state = await run_db(request, jobs.describe, job_id, links(request))
+    settings = request.config_dict[SETTINGS]
+    # Whether a render worker is alive: a job waiting for none says so (kiosk/jobs.py).
+    alive = await beacon.any_alive(settings.data_dir, settings.stale_after_s)
+    state = await run_db(request, jobs.describe, job_id, links(request), alive)
     if state is None:
         raise not_found(f"job {job_id!r}")
     return state

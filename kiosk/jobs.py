@@ -33,6 +33,14 @@ ACTIVE = (JobStatus.queued, JobStatus.running)
 FINISHED = (JobStatus.done, JobStatus.failed, JobStatus.cancelled)
 MAX_ATTEMPTS = 3  # a job that kills its worker this often is failed, not retried forever
 IMAGE_KINDS = ("fast", "preview", "final")
+# A job that has waited this long with no live render worker tells the booth so (``describe``):
+# a guest should hear "no painter is running" from the staff's hint, not watch a queue that
+# never moves. Long enough for the supervisor to restart a worker that just died.
+PAINTER_GRACE_S = 15.0
+NO_PAINTER = (
+    "no painter is running: the booth's render worker is not working right now. The photo is "
+    "kept and will be painted as soon as it is back; the staff can check the admin page."
+)
 
 T = TypeVar("T")
 
@@ -354,8 +362,40 @@ def queue_counts(session: Session) -> dict[str, dict[str, int]]:
     return counts
 
 
-def describe(session: Session, job_id: str, links: Links) -> dict[str, Any] | None:
-    """The job as the guest API shows it, or None for an unknown id."""
+def last_sign_of_life(job: Job, fast_job: Job | None) -> datetime | None:
+    """When anything last happened to the guest's job pair: queued, claimed, or beating."""
+    moments = [
+        aware(moment)
+        for candidate in (job, fast_job)
+        if candidate is not None
+        for moment in (
+            candidate.created_at,
+            candidate.started_at,
+            candidate.heartbeat_at,
+            candidate.finished_at,
+        )
+        if moment is not None
+    ]
+    return max(moments) if moments else None  # type: ignore[type-var]
+
+
+def waiting_for_painter(
+    job: Job, fast_job: Job | None, painter_alive: bool | None, now: datetime | None = None
+) -> bool:
+    """True when the job is still to be painted, no render worker is alive, and nothing has
+    happened to it for ``PAINTER_GRACE_S``. ``painter_alive`` None: unknown, never True."""
+    if painter_alive is None or painter_alive or job.status not in ACTIVE:
+        return False
+    since = last_sign_of_life(job, fast_job)
+    now = now or utcnow()
+    return since is None or (now - since).total_seconds() > PAINTER_GRACE_S
+
+
+def describe(
+    session: Session, job_id: str, links: Links, painter_alive: bool | None = None
+) -> dict[str, Any] | None:
+    """The job as the guest API shows it, or None for an unknown id. ``painter_alive`` (is a
+    live render worker's beacon there?) lets it say when the job waits for no one."""
     job = session.get(Job, job_id)
     if job is None:
         return None
@@ -375,6 +415,7 @@ def describe(session: Session, job_id: str, links: Links) -> dict[str, Any] | No
         return f"{links.job(job.id)}/images/{kind}.jpg?v={result.sha256[:12]}"
 
     done = job.status == JobStatus.done
+    no_painter = waiting_for_painter(job, fast_job, painter_alive)
     return {
         "id": job.id,
         "capture_id": capture.id,
@@ -392,6 +433,8 @@ def describe(session: Session, job_id: str, links: Links) -> dict[str, Any] | No
         "error": job.error,
         "download_url": links.download(capture.token) if done else None,
         "qr_url": f"{links.job(job.id)}/qr.png" if done else None,
+        "waiting_for_painter": no_painter,
+        "notice": NO_PAINTER if no_painter else None,
     }
 
 

@@ -5,6 +5,7 @@ off from a broken database, logging that reaches the terminal, and ids kept out 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import re
@@ -15,20 +16,24 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from PIL import Image
+from sqlalchemy import update
 
 from db.migrate import upgrade
-from db.models import Job, JobStatus, new_id
+from db.models import Job, JobStatus, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
 from kiosk import beacon, jobs
 from kiosk.app import create_app
 from kiosk.storage import capture_dir, resolve, save_image
 from kiosk.supervisor import RestartPolicy
 from kiosk.worker import ID_PREFIX, Backoff, Worker
-from tests.conftest import PEOPLE, REPO
+from tests.conftest import PEOPLE, REPO, wait_for_job
+from tests.test_worker_recovery import start_worker
 
 
 def free_port() -> int:
@@ -267,3 +272,61 @@ def test_the_worker_logs_ids_by_prefix_and_stops_when_its_parent_changes(setting
     assert "is gone; stopping" in text
     for secret in (capture_id, hq_id, other_id):
         assert secret not in text, f"a full id reached the log: {secret}"
+
+
+# --- a job with no painter says so -------------------------------------------------------
+
+
+async def upload_photo(client) -> dict:
+    photo = Image.open(PEOPLE / "seaside.jpg").convert("RGB")
+    photo.thumbnail((320, 320))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG")
+    form = aiohttp.FormData()
+    form.add_field("style", "starry_night")
+    form.add_field("photo", buffer.getvalue(), filename="p.jpg", content_type="image/jpeg")
+    response = await client.post("/api/captures", data=form)
+    assert response.status == 201, await response.text()
+    return await response.json()
+
+
+def backdate(settings, capture_id: str, seconds: float) -> None:
+    """As if the guest's jobs had been queued ``seconds`` ago (the real SQLite file)."""
+    engine = make_engine(settings.db_url)
+    with make_sessionmaker(engine).begin() as session:
+        session.execute(
+            update(Job)
+            .where(Job.capture_id == capture_id)
+            .values(created_at=utcnow() - timedelta(seconds=seconds))
+        )
+    engine.dispose()
+
+
+@pytest.mark.slow
+async def test_a_job_with_no_painter_says_so_and_runs_when_one_comes_back(
+    aiohttp_client, settings, tmp_path
+) -> None:
+    settings = replace(settings, fast_size=128, hq_size=96, hq_budget_s=4,
+                       extra={"hq_options": {"steps": 4}})  # fmt: skip
+    client = await aiohttp_client(create_app(settings))  # a server with no worker
+    created = await upload_photo(client)
+    state = await (await client.get(created["status_url"])).json()
+    assert state["status"] == "queued" and state["waiting_for_painter"] is False  # just now
+
+    backdate(settings, created["capture_id"], jobs.PAINTER_GRACE_S + 5)
+    state = await (await client.get(created["status_url"])).json()
+    assert state["status"] == "queued" and state["error"] is None  # nothing failed ...
+    assert state["waiting_for_painter"] is True  # ... but nobody will paint it
+    assert "no painter is running" in state["notice"] and "staff" in state["notice"]
+
+    # A painter comes back: the same job is painted, and the notice goes away.
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        done = await wait_for_job(
+            client, created["job_id"], lambda s: s["status"] == "done", worker, timeout=240
+        )
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    assert done["waiting_for_painter"] is False and done["notice"] is None
+    assert done["final_url"] is not None

@@ -1,5 +1,7 @@
 // The booth HTTP API (see the contract in the README): JSON in, JSON out, readable errors.
 
+const LATER = new Set([408, 429]); // client errors that are worth retrying as they are
+
 export class ApiError extends Error {
   /** @param {string} message  @param {{status?: number, code?: string}} details */
   constructor(message, { status = 0, code = "network" } = {}) {
@@ -8,9 +10,18 @@ export class ApiError extends Error {
     this.code = code;
   }
 
-  /** The guest's input was refused (bad photo, too large): retrying the same thing won't help. */
+  /**
+   * The guest's input was refused (a bad or damaged photo, too large, too many pixels): the
+   * same photo would be refused again, so the guest needs another. 408 (the upload was too
+   * slow) and 429 (too many requests) are about the moment, not the photo.
+   */
   get isBadInput() {
-    return this.status >= 400 && this.status < 500;
+    return this.status >= 400 && this.status < 500 && !LATER.has(this.status);
+  }
+
+  /** The booth cannot take it right now (busy, disk full, too slow): the same photo may go again. */
+  get isTemporary() {
+    return LATER.has(this.status) || this.status === 503 || this.status === 507;
   }
 }
 

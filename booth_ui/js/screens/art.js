@@ -109,11 +109,17 @@ export function artStates(booth) {
           });
         } catch (error) {
           if (signal.aborted) return;
-          // A refused photo needs another photo; anything else may be tried again as is.
+          // A refused photo (4xx: the server's reason) needs another photo; a busy booth or a
+          // full disk (503, 507, 408) says so and keeps the photo to try again; anything else
+          // may be tried again as is.
+          const again = () => booth.machine.go("render");
           if (error.isBadInput) {
             const refused = new Error(`${t("error.bad_photo")} ${error.message}`);
             booth.machine.fail(refused, () => booth.machine.go("camera"));
-          } else booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
+          } else if (error.isTemporary) {
+            const reason = { 507: "error.disk_full", 408: "error.too_slow" }[error.status];
+            booth.machine.fail(new Error(t(reason || "error.busy")), again, { kept: true });
+          } else booth.machine.fail(error, again, { kept: true });
           return;
         }
         if (signal.aborted) return;

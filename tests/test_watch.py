@@ -132,7 +132,9 @@ async def test_many_sockets_on_one_job_cost_one_poller_and_all_get_every_update(
             await asyncio.wait_for(screen.task, TIMEOUT)
             assert screen.ws.closed and screen.ws.close_code == aiohttp.WSCloseCode.OK
             progress = [s["progress"] for s in screen.states]
-            assert progress == [0.0, *steps, 1.0], progress
+            # (a state may repeat a progress: "no painter is running" after its grace time)
+            distinct = [p for i, p in enumerate(progress) if i == 0 or p != progress[i - 1]]
+            assert distinct == [0.0, *steps, 1.0], progress
     finally:
         engine.dispose()
     for _ in range(100):  # the last socket out stops the poller

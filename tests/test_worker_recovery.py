@@ -98,6 +98,11 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
             str(first_worker.pid)
         ]
         assert health["status"] == "ok" and health["problems"] == []
+        # The device as the worker measured it (the server itself never imports torch).
+        import torch
+
+        assert health["device"] == health["workers"][0]["device"] in {"cpu", "cuda"}
+        assert health["torch"] == torch.__version__ and isinstance(health["bf16"], bool)
 
         # The second guest's HQ render is under way when the worker is killed.
         victim = await upload(client, "hiker.jpg")

@@ -53,8 +53,8 @@ class AdminLogin:
         sessions: AdminSessions | None = None,
     ) -> None:
         self.password = PasswordCheck(password) if password else None
-        self.throttle = throttle or LoginThrottle()
-        self.sessions = sessions or AdminSessions()
+        self.throttle = LoginThrottle() if throttle is None else throttle
+        self.sessions = AdminSessions() if sessions is None else sessions
 
 
 LOGIN = web.AppKey("admin_login", AdminLogin)

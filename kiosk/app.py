@@ -167,21 +167,27 @@ def sites(runner: web.AppRunner, settings: Settings) -> list[web.TCPSite]:
 
 
 async def serve(
-    app: web.Application, settings: Settings, ready: Callable[[], None] | None = None
+    app: web.Application,
+    settings: Settings,
+    ready: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve ``app`` on its site(s) until SIGINT or SIGTERM (systemd's stop), then shut down
-    as aiohttp's run_app does: stop listening, close the sockets, run the cleanups."""
+    """Serve ``app`` on its site(s) until SIGINT or SIGTERM (systemd's stop) or ``stop`` is
+    set, then shut down as aiohttp's run_app does: stop listening, close, run the cleanups."""
+    stop = stop or asyncio.Event()
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
     try:
         for site in sites(runner, settings):
             await site.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in signals:
             loop.add_signal_handler(signum, stop.set)
         if ready is not None:
             ready()
         await stop.wait()
     finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
         await runner.cleanup()

@@ -152,6 +152,15 @@ export function artStates(booth) {
           booth.machine.fail(error, () => booth.machine.go("render"), { kept: true });
           return;
         }
+        if (job.waiting_for_painter) {
+          // No render worker is alive: say so, with the hint for the staff. The job stays
+          // queued and keeps the photo, so "try again" follows this same job (session.capture
+          // is kept), which runs as soon as a painter is back.
+          booth.machine.fail(new Error(t("error.no_painter")), () => booth.machine.go("render"), {
+            kept: true,
+          });
+          return;
+        }
         if (job.final_url) frame.show(job.final_url, "final");
         else if (job.preview_url) frame.show(job.preview_url, "preview"); // versioned by the server
         else if (job.fast_url) frame.show(job.fast_url, "fast");

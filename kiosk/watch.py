@@ -111,6 +111,8 @@ class Watchers:
         """Count a new socket in (starting the job's poller if it is the first), or refuse it
         with a JSON 429/503 while there is still no socket to upgrade."""
         watch = self._watches.get(job_id)
+        if watch is not None and watch.ended:  # its last sockets are closing; the job may
+            watch = None  # have been retried meanwhile: this socket starts a fresh watch
         if watch is not None and watch.sockets >= self.per_job:
             raise ApiError(
                 429,
@@ -123,7 +125,7 @@ class Watchers:
             raise ApiError(
                 503,
                 "unavailable",
-                f"the booth is following {self.max_total} jobs live, its most; "
+                f"the booth already has {self.max_total} live job screens open, its most; "
                 f"poll GET /api/jobs/{job_id} instead",
                 {"Retry-After": str(RETRY_AFTER_S)},
             )

@@ -88,6 +88,27 @@ class Backoff:
         self.failures = 0
 
 
+class RepeatedError:
+    """Logs a failure that repeats every few seconds once per distinct error, and its end."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.last: str | None = None
+        self.count = 0
+
+    def failed(self, exc: BaseException) -> None:
+        self.count += 1
+        error = f"{type(exc).__name__}: {exc}"
+        if error != self.last:
+            log.warning("%s failed: %s (logged again only if the error changes)", self.what, error)
+            self.last = error
+
+    def succeeded(self) -> None:
+        if self.count:
+            log.info("%s works again after %d failures", self.what, self.count)
+        self.last, self.count = None, 0
+
+
 def die_with_parent(parent_pid: int) -> bool:
     """Ask the kernel for SIGTERM when the parent dies (Linux); False when the parent is
     already gone (it died before this ran: the kernel will not tell us then)."""
@@ -136,6 +157,8 @@ class Worker:
         self.parent = f"{self.worker_id.rpartition(':')[0]}:{parent_pid}" if parent_pid else None
         self.ready = threading.Event()  # models loaded, lanes about to start
         self.device_info: dict[str, object] = {}
+        self._heartbeat_errors = RepeatedError("the heartbeat")
+        self._beacon_errors = RepeatedError("writing the worker beacon")
         self.engine = make_engine(settings.db_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.stopping = threading.Event()
@@ -176,14 +199,16 @@ class Worker:
                         self.parent_pid,
                     )
                     break
+                self._beat(device)  # first: the worker is alive even when the database is not
                 try:
                     jobs.heartbeat(self.sessions, self.worker_id, list(self.active))
-                    self._beat(device)
                     if time.monotonic() - last_recovery > RECOVERY_S:
                         self._recover()
                         last_recovery = time.monotonic()
-                except Exception as exc:  # the database is away: the lanes say so, keep beating
-                    log.debug("heartbeat: %s", exc)
+                except Exception as exc:  # the database is away: keep beating, say so once
+                    self._heartbeat_errors.failed(exc)
+                else:
+                    self._heartbeat_errors.succeeded()
         finally:
             self.stopping.set()
             for lane in lanes:
@@ -206,7 +231,9 @@ class Worker:
                 info=self.device_info,
             )
         except OSError as exc:  # a full disk must not stop the renders; /healthz will tell
-            log.warning("could not write the worker beacon: %s", exc)
+            self._beacon_errors.failed(exc)
+        else:
+            self._beacon_errors.succeeded()
 
     def _recover(self) -> None:
         requeued = jobs.requeue_interrupted(

@@ -217,6 +217,26 @@ def test_a_lane_backs_off_and_logs_each_distinct_error_once(settings, caplog) ->
     assert not lane.is_alive()
 
 
+def test_a_beacon_that_cannot_be_written_is_logged_once(settings, caplog) -> None:
+    """A full or broken data disk fails every beat (every 2 s): one line, then one when it
+    works again."""
+    upgrade(settings.db_url)
+    worker = Worker(settings)
+    folder = settings.data_dir / beacon.FOLDER
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the folder should be")  # every write fails (ENOTDIR)
+    caplog.set_level(logging.INFO, logger="stylebooth.worker")
+    for _ in range(5):
+        worker._beat("cpu")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "writing the worker beacon failed" in warnings[0].getMessage()
+    folder.unlink()
+    worker._beat("cpu")
+    assert "works again after 5 failures" in caplog.text
+    assert beacon.live_workers(settings.data_dir, 30)
+    worker.engine.dispose()
+
+
 # --- ids are bearer keys: the log shows a prefix -------------------------------------------
 
 

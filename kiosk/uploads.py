@@ -31,6 +31,7 @@ What a hostile or broken client could otherwise do to the booth, and the bound t
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,7 @@ DECODE_SLOTS = 2  # concurrent photo decodes: each may take ~100 MB of pixels fo
 DECODE_WAIT_S = 10.0  # how long a photo waits for a decode slot before 503
 RETRY_AFTER_S = 3
 TEXT_FIELDS = ("style", "scene", "source")
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
 def busy(what: str) -> ApiError:
@@ -216,9 +218,27 @@ def _why(exc: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+MMAP_THRESHOLD = 1024 * 1024
+
+
+def return_freed_pixels_to_the_system() -> bool:
+    """Make glibc serve every allocation of ``MMAP_THRESHOLD`` or more with its own mapping,
+    unmapped when freed. By default glibc raises that threshold to the largest block freed so
+    far, so after one big photo Pillow's 16 MB pixel blocks come from the heap and stay in
+    the process: measured with benchmarks/bench_uploads.py, 12 concurrent 24 MP photos left
+    the server at 794 MB (from 270 MB at rest); with this, back to 278 MB. The same as
+    ``MALLOC_MMAP_THRESHOLD_=1048576`` in the environment. False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
 async def upload_gate(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx`` of the app: the gate and its decode threads live from startup to
-    cleanup."""
+    cleanup; large freed buffers go back to the system (see above)."""
+    return_freed_pixels_to_the_system()
     gate = UploadGate(app[keys.SETTINGS])
     app[keys.UPLOADS] = gate
     yield

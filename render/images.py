@@ -125,10 +125,15 @@ def _draft(image: Image.Image, reduce_to: int) -> None:
         image.draft(None, (max(1, int(width * scale)), max(1, int(height * scale))))
 
 
-def _finish(image: Image.Image, keep_alpha: bool) -> Image.Image:
-    """Decode the pixels and bring them to 8-bit upright RGB or RGBA."""
+def _finish(image: Image.Image, keep_alpha: bool, ours: bool) -> Image.Image:
+    """Decode the pixels and bring them to 8-bit upright RGB or RGBA. An image this module
+    opened (``ours``) is rotated in place and not copied when it already is RGB: a 24 MP
+    photo is 96 MB of pixels, and every needless copy is another 96 MB at the peak."""
     image.load()
-    image = ImageOps.exif_transpose(image) or image
+    if ours:
+        ImageOps.exif_transpose(image, in_place=True)
+    else:
+        image = ImageOps.exif_transpose(image) or image
     image = _to_8bit(image)
     if image.mode == "CMYK":
         image = _cmyk_to_rgb(image)
@@ -141,8 +146,9 @@ def _finish(image: Image.Image, keep_alpha: bool) -> Image.Image:
             return rgba
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
-    rgb = image.convert("RGB")
-    return rgb.convert("RGBA") if keep_alpha else rgb
+    if keep_alpha:
+        return image.convert("RGBA")
+    return image if ours and image.mode == "RGB" else image.convert("RGB")
 
 
 def load_image(
@@ -174,7 +180,7 @@ def load_image(
         try:
             if reduce_to is not None:
                 _draft(image, reduce_to)
-            return _finish(image, keep_alpha)
+            return _finish(image, keep_alpha, ours=not isinstance(source, Image.Image))
         except ImageError:
             raise
         except MemoryError:

@@ -149,6 +149,12 @@ def browsers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Bro
         no_camera.close()
 
 
+def csp_violation(message, errors: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Chromium reports what the Content-Security-Policy blocked as a console error."""
+    if message.type == "error" and "Content Security Policy" in message.text:
+        errors.append(message.text)
+
+
 class Guest:
     """A page plus the habits of the test: wait for states, screenshot in both orientations."""
 
@@ -159,6 +165,7 @@ class Guest:
         self.step = 0
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("console", lambda message: csp_violation(message, self.errors))
         self.page.goto(url)
         self.wait_state("attract")
 
@@ -490,6 +497,7 @@ def test_the_operator_runs_the_event_from_the_admin_page(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: csp_violation(message, errors))
     page.on("dialog", lambda dialog: dialog.accept())
     photo = io.BytesIO()
     ImageOps.contain(Image.open(PEOPLE / "seaside.jpg").convert("RGB"), (480, 480)).save(

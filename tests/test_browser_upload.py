@@ -102,6 +102,13 @@ def stalled_upload(url: str) -> socket.socket:
     return sock
 
 
+def until(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.05)
+
+
 def test_a_photo_the_server_refuses_shows_why_and_asks_for_another(
     busy_booth: BoothWithoutWorker, browser: Browser, tmp_path: Path
 ) -> None:
@@ -128,9 +135,10 @@ def test_a_busy_booth_says_so_and_sends_the_same_photo_again(
     guest = Guest(browser, busy_booth.url, "upload", {"width": 1920, "height": 1080})
     page = guest.page
     to_review(guest, photo_file(tmp_path / "photo.jpg"))
+    gate = busy_booth.runner.app[UPLOADS]
     stalled = stalled_upload(busy_booth.url)
     try:
-        time.sleep(0.5)  # the stalled upload reaches the server first (it holds the one slot)
+        until(lambda: gate.active == 1)  # the stalled upload holds the booth's one slot
         page.click("#use")
         guest.wait_state("failsafe", timeout=60_000)
         assert "busy" in guest.text("#failsafe-message")
@@ -140,11 +148,7 @@ def test_a_busy_booth_says_so_and_sends_the_same_photo_again(
         guest.shot("busy", both=False)
     finally:
         stalled.close()  # that guest walks away; the server frees the slot when it notices
-    gate = busy_booth.runner.app[UPLOADS]
-    deadline = time.monotonic() + 60
-    while gate.active and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert gate.active == 0
+    until(lambda: gate.active == 0)
     page.click("#failsafe-retry")
     guest.wait_state("render")
     page.wait_for_function("() => Boolean(booth.session.capture)", timeout=60_000)

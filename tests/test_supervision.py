@@ -338,6 +338,9 @@ async def test_a_job_with_no_painter_says_so_and_runs_when_one_comes_back(
     assert state["status"] == "queued" and state["error"] is None  # nothing failed ...
     assert state["waiting_for_painter"] is True  # ... but nobody will paint it
     assert "no painter is running" in state["notice"] and "staff" in state["notice"]
+    async with client.ws_connect(created["ws_url"]) as ws:  # the job's socket says the same
+        pushed = await ws.receive_json(timeout=30)
+    assert pushed["waiting_for_painter"] is True and pushed["notice"] == state["notice"]
 
     # A painter comes back: the same job is painted, and the notice goes away.
     worker = start_worker(settings, tmp_path / "worker.log")

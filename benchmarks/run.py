@@ -23,6 +23,8 @@ AREAS = {
     "cutout": "benchmarks.bench_cutout",
     "export": "benchmarks.bench_export",
     "booth": "benchmarks.bench_booth",
+    "uploads": "benchmarks.bench_uploads",
+    "sockets": "benchmarks.bench_sockets",
 }
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from db.models import Export, Job, JobStatus, Result, utcnow
 from kiosk import event, jobs, purge
-from kiosk.dbio import run_db
+from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import SETTINGS
 from kiosk.media import scene_names
@@ -272,7 +272,7 @@ async def put_settings(request: web.Request) -> web.Response:
     if not isinstance(changes, dict):
         raise ApiError(400, "bad_request", "send the settings as a JSON object")
     try:
-        checked = event.validate(changes, await asyncio.to_thread(scene_names))
+        checked = event.validate(changes, await run_io(request, scene_names))
     except ValueError as exc:
         raise ApiError(400, "bad_setting", str(exc)) from None
     await run_db(request, event.save, checked)
@@ -329,12 +329,13 @@ async def purge_data(request: web.Request) -> web.Response:
         )
     before = utcnow() - timedelta(hours=hours)
     report = await run_db(request, purge.delete_records, before)
-    await asyncio.to_thread(purge.delete_folders, request.config_dict[SETTINGS].data_dir, report)
+    await run_io(request, purge.delete_folders, request.config_dict[SETTINGS].data_dir, report)
     return web.json_response(
         {
             "deleted": len(report.captures),
             "skipped_active": report.skipped_active,
             "failed_folders": report.failed_folders,
+            "orphans_removed": len(report.orphans),
         }
     )
 

@@ -18,6 +18,7 @@ import contextlib
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,14 +117,19 @@ def live_workers(data_dir: Path, stale_after: float) -> list[dict[str, Any]]:
     ]
 
 
-async def any_alive(data_dir: Path, stale_after: float) -> bool:
-    """Whether a live worker exists, read at most once a second (off the event loop)."""
+async def any_alive(
+    data_dir: Path,
+    stale_after: float,
+    run: Callable[..., Awaitable[Any]] | None = None,
+) -> bool:
+    """Whether a live worker exists, read at most once a second, off the event loop (through
+    ``run``: the server passes its I/O pool, so a full default pool cannot hang a status)."""
     key = (str(data_dir), stale_after)
     now = time.monotonic()
     cached = _live_cache.get(key)
     if cached is not None and now - cached[0] < LIVE_CACHE_S:
         return cached[1]
-    alive = bool(await asyncio.to_thread(live_workers, data_dir, stale_after))
+    alive = bool(await (run or asyncio.to_thread)(live_workers, data_dir, stale_after))
     _live_cache[key] = (time.monotonic(), alive)
     return alive
 

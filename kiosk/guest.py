@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Capture, Export, Job, new_id
 from kiosk import beacon, event, jobs
-from kiosk.dbio import run_db
+from kiosk.dbio import run_db, run_io
 from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
 from kiosk.keys import EXPORT_POOL, SETTINGS, UPLOADS
@@ -57,7 +57,7 @@ async def config(request: web.Request) -> web.Response:
     values = await run_db(request, event.load, settings)
     from render.scenes import list_scenes
 
-    scenes = [s for s in await asyncio.to_thread(list_scenes) if s.name != "own"]
+    scenes = [s for s in await run_io(request, list_scenes) if s.name != "own"]
     style_names = values["styles"] or list(STYLES)
     scene_filter = values["scenes"]
     return web.json_response(
@@ -107,7 +107,7 @@ async def style_thumb(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/scenes/{name}/thumb.jpg")
 async def scene_thumb(request: web.Request) -> web.FileResponse:
-    return await _thumb(request, "scenes", await asyncio.to_thread(scene_names))
+    return await _thumb(request, "scenes", await run_io(request, scene_names))
 
 
 # --- captures -------------------------------------------------------------------------------
@@ -142,7 +142,7 @@ async def create_capture(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
     # A full disk fails in the worst places (half-written paintings, a database that cannot
     # commit): refuse the guest before reading a byte, with the reason (507, RFC 4918 §11.5).
-    problem = await asyncio.to_thread(low_disk, settings)
+    problem = await run_io(request, low_disk, settings)
     if problem:
         raise ApiError(507, "disk_full", problem)
     gate = request.config_dict[UPLOADS]
@@ -157,7 +157,7 @@ async def create_capture(request: web.Request) -> web.Response:
             )
         scene = fields.get("scene") or "own"
         if scene != "own":
-            allowed_scenes = values["scenes"] or await asyncio.to_thread(scene_names)
+            allowed_scenes = values["scenes"] or await run_io(request, scene_names)
             if scene not in allowed_scenes:
                 raise ApiError(
                     400,
@@ -209,7 +209,9 @@ async def create_capture(request: web.Request) -> web.Response:
 async def describe(request: web.Request, job_id: str) -> dict[str, Any]:
     settings = request.config_dict[SETTINGS]
     # Whether a render worker is alive: a job waiting for none says so (kiosk/jobs.py).
-    alive = await beacon.any_alive(settings.data_dir, settings.stale_after_s)
+    alive = await beacon.any_alive(
+        settings.data_dir, settings.stale_after_s, functools.partial(run_io, request)
+    )
     state = await run_db(request, jobs.describe, job_id, links(request), alive)
     if state is None:
         raise not_found(f"job {job_id!r}")

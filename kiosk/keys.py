@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import weakref
-from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -28,4 +27,3 @@ WATCHERS: web.AppKey[Watchers] = web.AppKey("watchers")  # set by kiosk.watch.wa
 UPLOADS: web.AppKey[UploadGate] = web.AppKey("uploads")  # set by kiosk.uploads.upload_gate
 SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
 EXPORT_POOL = web.AppKey("export_pool", ExportPool)
-WORKER_PROCESS = web.AppKey("worker_process", BaseProcess)

@@ -376,10 +376,20 @@ async def test_purge_deletes_finished_guests_and_keeps_renders_in_progress(
         await client.post("/admin/api/purge", json={"older_than_hours": 0}), 401, "unauthorized"
     )
     kept = await client.post("/admin/api/purge", json={"older_than_hours": 1}, headers=ADMIN)
-    assert await kept.json() == {"deleted": 0, "skipped_active": 0, "failed_folders": []}
+    assert await kept.json() == {
+        "deleted": 0,
+        "skipped_active": 0,
+        "failed_folders": [],
+        "orphans_removed": 0,
+    }
 
     response = await client.post("/admin/api/purge", json={"older_than_hours": 0}, headers=ADMIN)
-    assert await response.json() == {"deleted": 1, "skipped_active": 1, "failed_folders": []}
+    assert await response.json() == {
+        "deleted": 1,
+        "skipped_active": 1,
+        "failed_folders": [],
+        "orphans_removed": 0,
+    }
     assert not (captures / finished["capture_id"]).exists()
     assert (captures / waiting["capture_id"] / "photo.jpg").is_file()
     await assert_error(await client.get(finished["status_url"]), 404, "not_found")

@@ -10,14 +10,14 @@ from kiosk.app import create_app
 from kiosk.cli import build_parser
 
 
-async def test_healthz_reports_version_device_and_models(aiohttp_client, settings) -> None:
+async def test_healthz_without_a_worker(aiohttp_client, settings) -> None:
     client = await aiohttp_client(create_app(settings))
     response = await client.get("/healthz")
     assert response.status == 200
     body = await response.json()
     assert body["version"] == __version__
-    assert body["device"] in {"cpu", "cuda"}
-    assert isinstance(body["bf16"], bool)
+    # The device is the render worker's to say (its beacon); with none running it is unknown.
+    assert body["device"] is None and body["bf16"] is None and body["torch"] is None
     assert {"vgg19", "u2netp", "selfie", "magenta-predict"} <= set(body["models"])
     assert all(body["models"].values())
     # Every model is intact; only the render worker is missing (this app runs without one).

@@ -216,6 +216,9 @@ async function purge(event) {
     });
     let text = `Deleted ${report.deleted} guest${report.deleted === 1 ? "" : "s"}' data.`;
     if (report.skipped_active) text += ` Kept ${report.skipped_active} still being painted.`;
+    if (report.orphans_removed) {
+      text += ` Also removed ${report.orphans_removed} folder(s) of photos with no record.`;
+    }
     if (report.failed_folders.length) text += ` Could not remove: ${report.failed_folders.join(", ")}.`;
     say(status, text, report.failed_folders.length > 0);
   } catch (error) {

@@ -56,6 +56,7 @@ SPOOL_BYTES = 1024 * 1024  # a booth camera shot stays in memory; larger photos 
 DECODE_SLOTS = 2  # concurrent photo decodes: each may take ~100 MB of pixels for a moment
 DECODE_WAIT_S = 10.0  # how long a photo waits for a decode slot before 503
 RETRY_AFTER_S = 3
+CAP_CHECK_S = 0.01  # how often the body's size is checked while a part's boundary is sought
 TEXT_FIELDS = ("style", "scene", "source")
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
@@ -143,12 +144,24 @@ class UploadGate:
             if body.total_bytes > self.body_limit:
                 raise too_large
 
+        async def next_part(reader: Any) -> Any:
+            # Finding the next part reads (and drops) whatever comes before its boundary, as
+            # much as the client sends: a body whose boundary never comes is capped here.
+            finding = asyncio.ensure_future(reader.next())
+            try:
+                while not finding.done():
+                    await asyncio.wait([finding], timeout=CAP_CHECK_S)
+                    check_total()
+            finally:
+                finding.cancel()
+            return finding.result()
+
         form = CaptureForm(photo=spool, photo_bytes=0)
         photo_seen = False
         try:
             reader = await request.multipart()
             for _ in range(MAX_PARTS + 1):
-                part = await reader.next()
+                part = await next_part(reader)
                 check_total()
                 if part is None:
                     break

@@ -300,6 +300,24 @@ async def test_a_streamed_body_over_the_cap_is_refused_as_it_arrives(client) -> 
     assert sent < 30 * 1024 * 1024  # refused long before the 150 MB were sent
 
 
+async def test_a_body_whose_boundary_never_comes_is_refused_as_it_arrives(client) -> None:
+    sent = 0
+
+    async def no_boundary_at_all():  # the parser reads and drops it, looking for the boundary
+        nonlocal sent
+        while sent < 150 * 1024 * 1024:
+            sent += 64 * 1024
+            yield b"x" * (64 * 1024 - 1) + b"\n"
+
+    started = time.monotonic()
+    response = await client.post("/api/captures", data=no_boundary_at_all(), headers=FORM)
+    assert "larger than 1 MB" in await error_of(response, 413, "too_large")
+    # Refused before the end (at loopback speed the check, every 10 ms, lets some tens of MB
+    # go by, read and dropped, never kept), and not by the 30 s body deadline.
+    assert sent < 150 * 1024 * 1024
+    assert time.monotonic() - started < 20
+
+
 async def test_a_slow_body_is_answered_408_and_its_slot_freed(client, upload_settings) -> None:
     body = multipart(jpeg())
     reader, writer = await raw_connection(client, request_head(len(body)) + body[:1024])

@@ -28,6 +28,32 @@ AREAS = {
 }
 
 
+CPU_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
+
+
+def cpu() -> dict[str, Any]:
+    """The CPU's model and the flags that decide bf16 speed (AMX, AVX-512 BF16): figures from
+    two CPUs are not comparable, only ratios measured in one run."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in {"", platform.machine()}:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"cpu": model, "cpu_flags": [flag for flag in CPU_FLAGS if flag in flags]}
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
 def machine() -> dict[str, Any]:
     import torch
 
@@ -37,12 +63,12 @@ def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "device": torch.cuda.get_device_name(0)
-        if device.type == "cuda"
-        else platform.processor() or platform.machine(),
+        **cpu(),
+        "device": torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu",
         "cpu_threads": torch.get_num_threads(),
         "bf16": bf16_supported(device),
         "date": time.strftime("%Y-%m-%d"),
+        "loadavg_before": loadavg(),
     }
 
 
@@ -61,9 +87,12 @@ def table(results: dict[str, Any]) -> str:
     info = results.get("machine", {})
     lines.append("")
     lines.append(
-        f"Measured {info.get('date', '?')} on {info.get('device', '?')} "
-        f"({info.get('cpu_threads', '?')} threads, bf16 {info.get('bf16', '?')}), "
-        f"torch {info.get('torch', '?')}."
+        f"Last run {info.get('date', '?')} on {info.get('cpu', '?')} "
+        f"(flags: {', '.join(info.get('cpu_flags', [])) or 'none of AMX/AVX-512'}; device "
+        f"{info.get('device', '?')}, {info.get('cpu_threads', '?')} threads, bf16 "
+        f"{info.get('bf16', '?')}), torch {info.get('torch', '?')}, load average before "
+        f"{info.get('loadavg_before', '?')}. Each area's own machine and load are in "
+        "benchmarks/results.json."
     )
     return "\n".join(lines)
 
@@ -89,9 +118,10 @@ def main(argv: list[str]) -> int:
     results["machine"] = machine()
     for area in chosen:
         print(f"== {area}", flush=True)
-        started = time.perf_counter()
+        started, load = time.perf_counter(), loadavg()
         result = importlib.import_module(AREAS[area]).run()
         result["seconds"] = round(time.perf_counter() - started, 1)
+        result["machine"] = {**cpu(), "loadavg_before": load, "loadavg_after": loadavg()}
         results["areas"][area] = result
         RESULTS.write_text(json.dumps(results, indent=2, default=str) + "\n")
     write_readme(results)

@@ -71,7 +71,7 @@ def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
         raise ImageError(f"the image is far too large ({exc})") from exc
     except Exception as exc:  # a header parser tripping over a damaged file (see module doc)
         _close(owned)
-        raise ImageError(f"the image file is damaged ({_reason(exc)})") from exc
+        raise ImageError(f"the image file is truncated or corrupt ({_reason(exc)})") from exc
 
 
 def _close(stream: BinaryIO | None) -> None:

@@ -86,6 +86,17 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"| {area} | {row['metric']} | {value} | {row.get('target', '')} |")
     info = results.get("machine", {})
     lines.append("")
+    for area, result in results.get("areas", {}).items():
+        where = result.get("machine")
+        if where:
+            flags = ", ".join(where.get("cpu_flags", [])) or "no AMX/AVX-512"
+            lines.append(
+                f"- {area}: {where.get('cpu', '?')} ({flags}), load average before "
+                f"{where.get('loadavg_before')}, after {where.get('loadavg_after')}"
+            )
+        else:
+            lines.append(f"- {area}: an earlier run; its CPU was not recorded")
+    lines.append("")
     lines.append(
         f"Last run {info.get('date', '?')} on {info.get('cpu', '?')} "
         f"(flags: {', '.join(info.get('cpu_flags', [])) or 'none of AMX/AVX-512'}; device "

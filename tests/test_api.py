@@ -293,6 +293,29 @@ async def test_qr_code_encodes_the_public_download_url(client, booth_settings) -
     assert text.startswith("http://booth.test/d/") and len(text) > len("http://booth.test/d/") + 40
 
 
+async def test_a_forged_host_header_never_reaches_the_qr_code(aiohttp_client, settings) -> None:
+    """With no public_url the phones' link comes from the bind address (the LAN address when
+    bound to every interface), whatever Host the request claims."""
+    import cv2
+    import numpy as np
+
+    from kiosk.network import lan_address
+
+    for host, expected in (("127.0.0.1", "http://127.0.0.1:8123/d/"), ("0.0.0.0", None)):
+        booth = replace(settings, host=host, port=8123, public_url=None)
+        client = await aiohttp_client(create_app(booth))
+        created = await upload(client)
+        response = await client.get(
+            f"/api/jobs/{created['job_id']}/qr.png", headers={"Host": "evil.example:80"}
+        )
+        image = np.asarray(Image.open(io.BytesIO(await response.read())).convert("L"))
+        text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+        assert "evil.example" not in text and text, text
+        if expected is None:  # every interface: this machine's LAN address, never loopback
+            expected = f"http://{lan_address() or '127.0.0.1'}:8123/d/"
+        assert text.startswith(expected), text
+
+
 async def test_an_order_before_the_painting_is_done_is_409(client) -> None:
     created = await upload(client)
     url = f"/api/captures/{created['capture_id']}/orders"

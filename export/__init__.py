@@ -2,8 +2,8 @@
 
     from export import export_product, preflight
 
-Both are imported on first use, so ``stylebooth --help`` (which imports ``export.cli``) does
-not load the imaging and PDF libraries.
+Both are imported on first use, so ``stylebooth --help`` (which imports ``kiosk.cli.export``)
+does not load the imaging and PDF libraries.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 _API = {
     "export_product": "export.api",
     "ExportResult": "export.api",
-    "preflight": "export.checks",
-    "PreflightReport": "export.checks",
+    "preflight": "export.preflight",
+    "PreflightReport": "export.preflight",
     "ExportError": "export.specs",
 }
 __all__ = sorted(_API)

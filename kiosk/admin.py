@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from db.models import Export, Job, JobStatus, Result, utcnow
-from kiosk import event, jobs, purge
+from kiosk import event_settings, jobs, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import SETTINGS
@@ -244,7 +244,8 @@ async def cancel_job(request: web.Request) -> web.Response:
 
 @routes.get("/api/settings")
 async def get_settings(request: web.Request) -> web.Response:
-    return web.json_response(await run_db(request, event.load, request.config_dict[SETTINGS]))
+    values = await run_db(request, event_settings.load, request.config_dict[SETTINGS])
+    return web.json_response(values)
 
 
 def _choices() -> dict[str, list[dict[str, str]]]:
@@ -272,10 +273,10 @@ async def put_settings(request: web.Request) -> web.Response:
     if not isinstance(changes, dict):
         raise ApiError(400, "bad_request", "send the settings as a JSON object")
     try:
-        checked = event.validate(changes, await run_io(request, scene_names))
+        checked = event_settings.validate(changes, await run_io(request, scene_names))
     except ValueError as exc:
         raise ApiError(400, "bad_setting", str(exc)) from None
-    await run_db(request, event.save, checked)
+    await run_db(request, event_settings.save, checked)
     return await get_settings(request)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Capture, JobStatus
-from kiosk import event, jobs
+from kiosk import event_settings, jobs
 from kiosk.dbio import run_db
 from kiosk.keys import SETTINGS
 from kiosk.storage import resolve
@@ -83,7 +83,8 @@ async def download_page(request: web.Request) -> web.Response:
     found = await run_db(request, lookup, token) if TOKEN.match(token) else None
     if found is None:
         return not_found()
-    title = (await run_db(request, event.load, request.config_dict[SETTINGS]))["event_name"]
+    values = await run_db(request, event_settings.load, request.config_dict[SETTINGS])
+    title = values["event_name"]
     if found["painting"] is None:
         return page(
             title,

@@ -17,7 +17,7 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from db.models import Capture, Export, Job, new_id
-from kiosk import beacon, event, jobs
+from kiosk import beacon, event_settings, jobs
 from kiosk.dbio import run_db, run_io
 from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
@@ -54,7 +54,7 @@ def links(request: web.Request) -> jobs.Links:
 @routes.get("/api/config")
 async def config(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
-    values = await run_db(request, event.load, settings)
+    values = await run_db(request, event_settings.load, settings)
     from render.scenes import list_scenes
 
     scenes = [s for s in await run_io(request, list_scenes) if s.name != "own"]
@@ -148,7 +148,7 @@ async def create_capture(request: web.Request) -> web.Response:
     gate = request.config_dict[UPLOADS]
     async with gate.capture_form(request) as form:
         fields = form.fields
-        values = await run_db(request, event.load, settings)
+        values = await run_db(request, event_settings.load, settings)
         style = fields.get("style") or ""
         allowed_styles = values["styles"] or list(STYLES)
         if style not in allowed_styles:

@@ -19,7 +19,7 @@ from kiosk.config import ConfigError, Settings, load_settings
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Modules that add subcommands, in the order --help lists them.
-COMMAND_MODULES = ("kiosk.commands", "render.style_cli", "render.scene_cli", "export.cli")
+COMMAND_MODULES = ("kiosk.cli.booth", "render.style_cli", "render.scene_cli", "kiosk.cli.export")
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -65,7 +65,7 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _check(path: Path) -> int:
-    from export.checks import preflight
+    from export.preflight import preflight
 
     report = preflight(path)
     for name, value in report.facts.items():

@@ -1,9 +1,12 @@
 """Print-ready merchandise files: tee, sticker, mug.
 
-    from export import export_product, preflight
+    from export import export_product
+    from export.preflight import preflight
 
-Both are imported on first use, so ``stylebooth --help`` (which imports ``kiosk.cli.export``)
-does not load the imaging and PDF libraries.
+``export_product`` is imported on first use, so ``stylebooth --help`` (which imports
+``kiosk.cli.export``) does not load the imaging and PDF libraries. (The preflight is imported
+from its module: a package attribute of the same name as the submodule would be replaced by
+the module as soon as anything imports ``export.preflight``.)
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from typing import Any
 _API = {
     "export_product": "export.api",
     "ExportResult": "export.api",
-    "preflight": "export.preflight",
-    "PreflightReport": "export.preflight",
     "ExportError": "export.specs",
 }
 __all__ = sorted(_API)

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from render.errors import StyleBoothError
+
 DPI = 300  # every print file is written at this resolution
 MIN_DPI = 150  # the preflight refuses anything coarser
 BLEED_IN = 1 / 16  # sticker and mug PDFs: art extended this far beyond the trim
@@ -41,8 +43,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 TAG_PREFIX = "stylebooth-export"  # PNG text chunk and PDF keywords name the product
 
 
-class ExportError(ValueError):
+class ExportError(StyleBoothError):
     """A request the export cannot honour; the message says why, for a person."""
+
+    code = "bad_options"
 
 
 @dataclass(frozen=True)

@@ -272,10 +272,7 @@ async def put_settings(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", "send the settings as a JSON object") from None
     if not isinstance(changes, dict):
         raise ApiError(400, "bad_request", "send the settings as a JSON object")
-    try:
-        checked = event_settings.validate(changes, await run_io(request, scene_names))
-    except ValueError as exc:
-        raise ApiError(400, "bad_setting", str(exc)) from None
+    checked = event_settings.validate(changes, await run_io(request, scene_names))  # or 400
     await run_db(request, event_settings.save, checked)
     return await get_settings(request)
 

@@ -37,13 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from render.errors import StyleBoothError
+
 ENV_PREFIX = "STYLEBOOTH_"
 DEFAULT_CONFIG_FILE = Path("stylebooth.toml")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-class ConfigError(ValueError):
+class ConfigError(StyleBoothError):
     """The configuration file or an environment variable has a bad value."""
+
+    code = "bad_config"
 
 
 @dataclass(frozen=True)

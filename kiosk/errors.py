@@ -1,4 +1,11 @@
-"""JSON errors for the API: ``{"error": "<message a person can read>", "code": "<slug>"}``."""
+"""JSON errors for the API: ``{"error": "<message a person can read>", "code": "<slug>"}``.
+
+Two kinds of error become such an answer: an ``ApiError`` a handler raises with its status,
+and any ``StyleBoothError`` (a bad photo, an unknown scene, a print option the product does
+not take, a job that cannot be retried): 400, or the status its ``code`` stands for in
+``STATUS_OF_CODE``. Handlers let those propagate instead of catching them one by one. Any
+other exception is a bug: logged with its traceback and answered 500.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,10 @@ import asyncio
 import logging
 
 from aiohttp import web
+
+from render.errors import StyleBoothError
+
+__all__ = ["ApiError", "StyleBoothError", "busy", "error_response", "json_errors", "not_found"]
 
 log = logging.getLogger("stylebooth.server")
 
@@ -22,6 +33,14 @@ CODES = {
     500: "internal",
     503: "unavailable",
     507: "insufficient_storage",
+}
+
+# A StyleBoothError's status, by its code; every other code is the client's request: 400.
+STATUS_OF_CODE = {"conflict": 409, "model_unavailable": 503}
+PLAIN_ERRORS: dict[int, type[web.HTTPException]] = {  # the same outside /api/: a plain page
+    400: web.HTTPBadRequest,
+    409: web.HTTPConflict,
+    503: web.HTTPServiceUnavailable,
 }
 
 
@@ -85,6 +104,11 @@ async def json_errors(request: web.Request, handler):  # type: ignore[no-untyped
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
+    except StyleBoothError as exc:
+        status = STATUS_OF_CODE.get(exc.code, 400)
+        if not _is_api(request):
+            raise PLAIN_ERRORS[status](text=str(exc)) from None
+        return error_response(status, exc.code, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400 or not _is_api(request):
             raise

@@ -12,9 +12,16 @@ from sqlalchemy.orm import Session
 
 from db.models import EventSetting
 from kiosk.config import Settings
+from render.errors import StyleBoothError
 from render.styles import STYLES
 
 DEFAULT_KEYS = ("event_name", "idle_timeout_s", "countdown_s", "styles", "scenes")
+
+
+class SettingError(StyleBoothError):
+    """An event setting the operator sent has a bad value; the message names the key."""
+
+    code = "bad_setting"
 
 
 def defaults(settings: Settings) -> dict[str, Any]:
@@ -36,27 +43,27 @@ def load(session: Session, settings: Settings) -> dict[str, Any]:
 
 
 def validate(changes: dict[str, Any], scene_names: list[str]) -> dict[str, Any]:
-    """Checked values, or ValueError naming the bad key."""
+    """Checked values, or ``SettingError`` naming the bad key."""
     checked: dict[str, Any] = {}
     for key, value in changes.items():
         if key in DEFAULT_KEYS and value is None:  # back to the default
             checked[key] = None
         elif key == "event_name":
             if not isinstance(value, str) or not 0 < len(value.strip()) <= 80:
-                raise ValueError("event_name: a text of 1 to 80 characters")
+                raise SettingError("event_name: a text of 1 to 80 characters")
             checked[key] = value.strip()
         elif key in {"idle_timeout_s", "countdown_s"}:
             low, high = (10, 3600) if key == "idle_timeout_s" else (0, 10)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-                raise ValueError(f"{key}: a whole number from {low} to {high}")
+                raise SettingError(f"{key}: a whole number from {low} to {high}")
             checked[key] = value
         elif key in {"styles", "scenes"}:
             known = list(STYLES) if key == "styles" else scene_names
             if not isinstance(value, list) or not value or not set(value) <= set(known):
-                raise ValueError(f"{key}: null (all) or a non-empty list of: {', '.join(known)}")
+                raise SettingError(f"{key}: null (all) or a non-empty list of: {', '.join(known)}")
             checked[key] = value
         else:
-            raise ValueError(f"unknown setting {key!r}")
+            raise SettingError(f"unknown setting {key!r}")
     return checked
 
 

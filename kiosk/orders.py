@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from export.specs import DEFAULTS, MUG_LAYOUTS, MUG_SIZES, STICKER_SIZES, TEE_LAYOUTS
-from kiosk.errors import ApiError
+from kiosk.errors import ApiError, StyleBoothError
 
 log = logging.getLogger("stylebooth.server")
 
@@ -55,8 +55,10 @@ PRODUCTS: list[dict[str, Any]] = [
 PRODUCT_NAMES = tuple(product["name"] for product in PRODUCTS)
 
 
-class OrderError(ValueError):
+class OrderError(StyleBoothError):
     """The order cannot be made as asked; the message says why."""
+
+    code = "bad_options"
 
 
 class ExportPool:
@@ -193,19 +195,16 @@ def run_export(
     sessions = _sessions(db_url)
     image = load_image(source)
     mask = Image.open(alpha).convert("L") if alpha is not None else None
-    try:
-        result = export_product(
-            image,
-            product,
-            options=options,
-            out_dir=out_dir,
-            alpha=mask,
-            sessions=sessions,
-            result_id=result_id,
-            files_root=data_dir,
-        )
-    except (ValueError, TypeError) as exc:  # a bad option: the export module says which
-        raise OrderError(str(exc)) from None
+    result = export_product(  # a bad option is an ExportError that says which
+        image,
+        product,
+        options=options,
+        out_dir=out_dir,
+        alpha=mask,
+        sessions=sessions,
+        result_id=result_id,
+        files_root=data_dir,
+    )
     with sessions() as session:
         export_id = session.scalar(select(Export.id).where(Export.key == result.key))
     if export_id is None:

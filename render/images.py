@@ -24,14 +24,18 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from render.errors import StyleBoothError
+
 ImageSource = str | Path | bytes | bytearray | BinaryIO | Image.Image
 
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any camera the booth meets, smaller than a bomb
 MIN_SIDE = 16
 
 
-class ImageError(ValueError):
+class ImageError(StyleBoothError):
     """The input is not an image the booth can use; the message says why, for a person."""
+
+    code = "bad_image"
 
 
 def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:

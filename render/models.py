@@ -23,11 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from render.errors import StyleBoothError
+
 MANIFEST = "manifest.json"
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(StyleBoothError):
     """A model file is missing and could not be fetched, or failed its hash check."""
+
+    code = "model_unavailable"
 
 
 @dataclass(frozen=True)

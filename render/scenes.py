@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from render.errors import StyleBoothError
 from render.images import load_image
 from render.styles import STYLES
 
@@ -28,8 +29,10 @@ STUDIO_SIZE = (1920, 1280)  # generated backdrops, unless a size is asked for
 SceneKind = Literal["own", "photo", "studio", "painting"]
 
 
-class UnknownScene(ValueError):
+class UnknownScene(StyleBoothError):
     """No scene by that name; the message lists the names there are."""
+
+    code = "unknown_scene"
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from sqlalchemy import select
 from db.migrate import upgrade
 from db.models import Export
 from db.session import make_engine, make_sessionmaker
-from export import export_product, preflight
+from export import export_product
 from export import sticker as sticker_module
 from export import tee as tee_module
 from export.artwork import Artwork
 from export.imaging import resample
+from export.preflight import preflight
 from export.specs import DPI, ExportError, product_tag
 from render.images import ImageError
 from tests.conftest import PEOPLE

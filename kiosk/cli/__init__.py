@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kiosk import __version__
-from kiosk.config import ConfigError, Settings, load_settings
+from kiosk.config import Settings, load_settings
+from render.errors import StyleBoothError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -47,8 +48,9 @@ def configure_logging(level: str = "INFO") -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exit status 2."""
+class CommandError(StyleBoothError):
+    """A wrong command line (a missing argument, a file that is not there): like every
+    ``StyleBoothError``, printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level)
         handler: Handler = args.handler
         return handler(args, settings)
-    except (CommandError, ConfigError) as exc:
+    except StyleBoothError as exc:  # anything else is a bug: its traceback is the report
         print(f"stylebooth {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

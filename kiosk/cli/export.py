@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def export_command(args: argparse.Namespace, settings: Settings) -> int:
-    from export.specs import ExportError
+    """A bad request or picture is an ``ExportError`` or ``ImageError``, which ``stylebooth``
+    prints as one line like every ``StyleBoothError``."""
     from kiosk.cli import CommandError
-    from render.images import ImageError
 
     try:
         if args.check is not None:
@@ -57,8 +57,6 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
                 raise CommandError("--check takes only the file to check")
             return _check(args.check)
         return _export(args, settings)
-    except (ExportError, ImageError) as exc:
-        raise CommandError(str(exc)) from exc
     except OSError as exc:  # an output directory that cannot be written, a full disk
         where = f": {exc.filename}" if exc.filename else ""
         raise CommandError(f"{exc.strerror or exc}{where}") from exc

@@ -1,9 +1,9 @@
 """Print-ready merchandise files: tee, sticker, mug.
 
-    from export import export_product
+    from export import export_product, plan_export
     from export.preflight import preflight
 
-``export_product`` is imported on first use, so ``stylebooth --help`` (which imports
+They are imported on first use, so ``stylebooth --help`` (which imports
 ``kiosk.cli.export``) does not load the imaging and PDF libraries. (The preflight is imported
 from its module: a package attribute of the same name as the submodule would be replaced by
 the module as soon as anything imports ``export.preflight``.)
@@ -16,6 +16,8 @@ from typing import Any
 
 _API = {
     "export_product": "export.api",
+    "plan_export": "export.api",
+    "ExportPlan": "export.api",
     "ExportResult": "export.api",
     "ExportError": "export.specs",
 }

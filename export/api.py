@@ -1,9 +1,11 @@
-"""``export_product``: print files for one picture, recorded in the database and reused.
+"""``export_product``: print files for one picture, and the key that names them.
 
 An export is identified by its key: the picture (and people mask), the product, its
-normalised options and ``EXPORT_VERSION``. Asking again for the same key returns the stored
-files when every one of them is still on disk with its recorded sha256; otherwise the files
-are made again and the record updated.
+normalised options and ``EXPORT_VERSION``; equal requests get equal keys. The library writes
+files and says what it made (``ExportResult``); it keeps no record. The booth records each
+export in its database and, asked again for the same key, hands back the stored files while
+they are intact (``kiosk/exports.py``): so it asks for the key first (``plan_export``) and
+makes the files only when it has none (``ExportPlan.make``).
 """
 
 from __future__ import annotations
@@ -11,20 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Export, Result
 from export import mug, sticker, tee
 from export.artwork import Artwork
-from export.files import sha256_file
-from export.specs import ExportError, normalize_options
+from export.specs import normalize_options
 from render.images import ImageSource
 
 EXPORT_VERSION = 1  # bump when the files an export makes change
@@ -33,12 +30,36 @@ Maker = Callable[[Artwork, dict[str, Any], Path, str], dict[str, Path]]
 MAKERS: dict[str, Maker] = {"tee": tee.make, "sticker": sticker.make, "mug": mug.make}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportResult:
+    """The files one export made, and what its record needs."""
+
     files: dict[str, Path]  # role ("png", "pdf") → file
     key: str
-    reused: bool
-    notes: list[str] = field(default_factory=list)  # what a person should know (fallbacks)
+    product: str
+    options: dict[str, Any]  # normalised: what the key was made from
+    source_sha256: str  # the picture alone (without its mask)
+    notes: tuple[str, ...] = ()  # what a person should know (fallbacks taken)
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """One product for one picture, checked and keyed, before any file is written."""
+
+    art: Artwork
+    product: str
+    options: dict[str, Any]
+    key: str
+    notes: tuple[str, ...]
+
+    def make(self, out_dir: Path) -> ExportResult:
+        """Write the print files into ``out_dir`` (named by product, options and key)."""
+        files = MAKERS[self.product](
+            self.art, self.options, Path(out_dir), _stem(self.product, self.options, self.key)
+        )
+        return ExportResult(
+            files, self.key, self.product, self.options, self.art.source_sha256, self.notes
+        )
 
 
 def export_key(art: Artwork, product: str, options: dict[str, Any]) -> str:
@@ -66,43 +87,23 @@ def _notes(art: Artwork, product: str, options: dict[str, Any]) -> list[str]:
     return []
 
 
-def _recorded(path: Path, root: Path | None) -> str:
-    """A file's path for the record: relative to ``root`` when inside it, else absolute."""
-    path = path.resolve()
-    if root is not None and path.is_relative_to(root.resolve()):
-        return str(path.relative_to(root.resolve()))
-    return str(path)
+def plan_export(
+    source_image: ImageSource,
+    product: str,
+    *,
+    options: dict[str, Any] | None = None,
+    alpha: Image.Image | None = None,
+) -> ExportPlan:
+    """Check the request and the picture and compute the export's key; nothing is written.
 
-
-def _intact(files: dict[str, Any], root: Path | None) -> dict[str, Path] | None:
-    paths = {}
-    for role, entry in files.items():
-        path = Path(entry["path"])
-        if not path.is_absolute():
-            if root is None:
-                return None
-            path = root.resolve() / path
-        if not path.is_file() or sha256_file(path) != entry["sha256"]:
-            return None
-        paths[role] = path
-    return paths or None
-
-
-def _record(sessions: sessionmaker[Session], key: str, values: dict[str, Any]) -> None:
-    for _attempt in range(2):  # a concurrent request for the same key may insert first
-        with sessions() as session:
-            row = session.scalar(select(Export).where(Export.key == key))
-            if row is None:
-                session.add(Export(key=key, **values))
-            else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-            try:
-                session.commit()
-                return
-            except IntegrityError:
-                session.rollback()
-    raise ExportError(f"could not record export {key[:10]} in the database")
+    ``alpha`` is the people mask ("L", 255 = person) in the picture's frame; without it, or
+    when it holds nobody, the sticker is a rounded rectangle and the tee the full picture.
+    Raises ``ImageError`` for an unusable picture and ``ExportError`` for a bad request.
+    """
+    opts = normalize_options(product, options)
+    art = Artwork.load(source_image, alpha)
+    key = export_key(art, product, opts)
+    return ExportPlan(art, product, opts, key, tuple(_notes(art, product, opts)))
 
 
 def export_product(
@@ -112,50 +113,6 @@ def export_product(
     options: dict[str, Any] | None = None,
     out_dir: Path,
     alpha: Image.Image | None = None,
-    sessions: sessionmaker[Session] | None = None,
-    result_id: str | None = None,
-    files_root: Path | None = None,
 ) -> ExportResult:
-    """Print files for ``product`` in ``out_dir`` (or the stored ones for the same request).
-
-    The record names files inside ``files_root`` relative to it (the booth passes its data
-    directory, which can then move), and any others by absolute path.
-
-    ``alpha`` is the people mask ("L", 255 = person) in the picture's frame; without it, or
-    when it holds nobody, the sticker is a rounded rectangle and the tee the full picture.
-    Raises ``ImageError`` for an unusable picture and ``ExportError`` for a bad request.
-    """
-    opts = normalize_options(product, options)
-    art = Artwork.load(source_image, alpha)
-    key = export_key(art, product, opts)
-    notes = _notes(art, product, opts)
-    if sessions is not None:
-        with sessions() as session:
-            if result_id is not None and session.get(Result, result_id) is None:
-                raise ExportError(f"no result with id {result_id}")
-            row = session.scalar(select(Export).where(Export.key == key))
-            stored = _intact(row.files, files_root) if row is not None else None
-        if stored is not None:
-            return ExportResult(stored, key, reused=True, notes=notes)
-
-    files = MAKERS[product](art, opts, Path(out_dir), _stem(product, opts, key))
-    if sessions is not None:
-        _record(
-            sessions,
-            key,
-            {
-                **({"result_id": result_id} if result_id is not None else {}),
-                "source_sha256": art.source_sha256,
-                "product": product,
-                "options": opts,
-                "files": {
-                    role: {
-                        "path": _recorded(path, files_root),
-                        "sha256": sha256_file(path),
-                        "bytes": path.stat().st_size,
-                    }
-                    for role, path in files.items()
-                },
-            },
-        )
-    return ExportResult(files, key, reused=False, notes=notes)
+    """Print files for ``product`` in ``out_dir``: ``plan_export`` and then ``make``."""
+    return plan_export(source_image, product, options=options, alpha=alpha).make(out_dir)

@@ -16,11 +16,12 @@ from typing import IO, Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from db.models import Capture, Export, Job, new_id
+from db.models import Capture, Job, new_id
 from kiosk import beacon, event_settings, jobs
 from kiosk.dbio import run_db, run_io
 from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
+from kiosk.exports import stored_file
 from kiosk.keys import EXPORT_POOL, SETTINGS, UPLOADS
 from kiosk.media import qr_png, scene_names, thumbnail
 from kiosk.network import public_base
@@ -311,20 +312,10 @@ async def create_order(request: web.Request) -> web.Response:
     )
 
 
-def _export_file(session: Session, export_id: str, role: str) -> str | None:
-    export = session.get(Export, export_id)
-    if export is None:
-        return None
-    entry = export.files.get(role)
-    if isinstance(entry, dict):
-        entry = entry.get("path")
-    return entry if isinstance(entry, str) else None
-
-
 @routes.get("/api/exports/{export_id}/files/{role}")
 async def export_file(request: web.Request) -> web.FileResponse:
     export_id, role = request.match_info["export_id"], request.match_info["role"]
-    path = await run_db(request, _export_file, export_id, role)
+    path = await run_db(request, stored_file, export_id, role)
     if path is None:
         raise not_found(f"file {role!r} of export {export_id!r}")
     try:

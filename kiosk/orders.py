@@ -1,8 +1,8 @@
-"""Orders: print files made by ``export.export_product`` in a separate process.
+"""Orders: print files made in a separate process, through ``kiosk.exports.record_export``.
 
 Exports take seconds of CPU (big PNGs, PDFs); a one-process pool keeps them off the server's
-event loop. The export module records each export in the database; asking again for the same
-product and options returns the stored files.
+event loop. Each export is recorded in the database (``kiosk/exports.py``); asking again for
+the same product and options returns the stored files.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from export.specs import DEFAULTS, MUG_LAYOUTS, MUG_SIZES, STICKER_SIZES, TEE_LAYOUTS
-from kiosk.errors import ApiError, StyleBoothError
+from kiosk.errors import ApiError
 
 log = logging.getLogger("stylebooth.server")
 
@@ -53,12 +53,6 @@ PRODUCTS: list[dict[str, Any]] = [
     },
 ]
 PRODUCT_NAMES = tuple(product["name"] for product in PRODUCTS)
-
-
-class OrderError(StyleBoothError):
-    """The order cannot be made as asked; the message says why."""
-
-    code = "bad_options"
 
 
 class ExportPool:
@@ -184,30 +178,24 @@ def run_export(
     data_dir: Path,
 ) -> tuple[str, dict[str, str], list[str]]:
     """In the export process: make (or reuse) the files; return the export id, the files and
-    the export's notes for a person (fallbacks it took)."""
+    the export's notes for a person (fallbacks it took). A bad option is an ``ExportError``
+    that says which; like every ``StyleBoothError`` it reaches the guest as a 400."""
     from PIL import Image
-    from sqlalchemy import select
 
-    from db.models import Export
-    from export import export_product
+    from kiosk.exports import record_export
     from render.images import load_image
 
-    sessions = _sessions(db_url)
     image = load_image(source)
     mask = Image.open(alpha).convert("L") if alpha is not None else None
-    result = export_product(  # a bad option is an ExportError that says which
+    export = record_export(
+        _sessions(db_url),
         image,
         product,
         options=options,
         out_dir=out_dir,
         alpha=mask,
-        sessions=sessions,
         result_id=result_id,
         files_root=data_dir,
     )
-    with sessions() as session:
-        export_id = session.scalar(select(Export.id).where(Export.key == result.key))
-    if export_id is None:
-        raise RuntimeError(f"export {result.key} was made but not recorded")
-    files = {role: str(path) for role, path in result.files.items()}
-    return export_id, files, list(result.notes)
+    files = {role: str(path) for role, path in export.files.items()}
+    return export.id, files, list(export.notes)

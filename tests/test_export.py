@@ -1,6 +1,6 @@
 """Print exports on a real painting-like picture and a real people mask: every product and
 option through the preflight, the PDFs rendered by poppler and inspected like a print shop
-would, the database record and its reuse, and bad requests."""
+would, the booth's database record and its reuse (kiosk/exports.py), and bad requests."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from sqlalchemy import select
 from db.migrate import upgrade
 from db.models import Export
 from db.session import make_engine, make_sessionmaker
-from export import export_product
+from export import export_product, plan_export
 from export import sticker as sticker_module
 from export import tee as tee_module
 from export.artwork import Artwork
 from export.imaging import resample
 from export.preflight import preflight
 from export.specs import DPI, ExportError, product_tag
+from kiosk.exports import OrderError, record_export
 from render.images import ImageError
 from tests.conftest import PEOPLE
 
@@ -268,68 +269,86 @@ def test_files_in_the_data_directory_are_recorded_relative_to_it(settings, paint
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     image, mask = painting
-    made = export_product(
-        image, "sticker", out_dir=root / "exports" / "c1", alpha=mask, sessions=sessions,
-        files_root=root,
-    )  # fmt: skip
+    made = record_export(
+        sessions, image, "sticker", out_dir=root / "exports" / "c1", alpha=mask, files_root=root
+    )
     with sessions() as session:
-        row = session.scalar(select(Export).where(Export.key == made.key))
+        row = session.get(Export, made.id)
+    assert row.key == made.key
     assert {e["path"] for e in row.files.values()} == {
         f"exports/c1/{path.name}" for path in made.files.values()
     }
     moved = root.rename(tmp_path / "moved")
-    again = export_product(
-        image, "sticker", out_dir=moved / "exports" / "c1", alpha=mask, sessions=sessions,
-        files_root=moved,
-    )  # fmt: skip
-    assert again.reused and all(path.is_relative_to(moved) for path in again.files.values())
+    again = record_export(
+        sessions, image, "sticker", out_dir=moved / "exports" / "c1", alpha=mask, files_root=moved
+    )
+    assert again.reused and again.id == made.id
+    assert all(path.is_relative_to(moved) for path in again.files.values())
     engine.dispose()
 
 
 def test_export_is_recorded_and_reused(settings, painting, tmp_path):
+    """The booth records each export (kiosk/exports.py); export/ itself keeps no record."""
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
     sessions = make_sessionmaker(engine)
     image, mask = painting
     out = tmp_path / "out"
 
-    first = export_product(
-        image, "sticker", options={"size": "2in"}, out_dir=out, alpha=mask, sessions=sessions
-    )
+    def order(size, **more):  # type: ignore[no-untyped-def]
+        return record_export(
+            sessions, image, "sticker", options={"size": size}, out_dir=out, alpha=mask, **more
+        )
+
+    first = order("2in")
     assert not first.reused
     with sessions() as session:
         row = session.scalar(select(Export).where(Export.key == first.key))
-    assert row.product == "sticker" and row.options == {"size": 2}
+    assert row.id == first.id and row.product == "sticker" and row.options == {"size": 2}
     for role, path in first.files.items():
         assert Path(row.files[role]["path"]) == path.resolve()
         assert row.files[role]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
-    again = export_product(
-        image, "sticker", options={"size": 2}, out_dir=out, alpha=mask, sessions=sessions
-    )
+    again = order(2)
     assert again.reused and again.key == first.key and again.files == first.files
+    assert again.id == first.id
 
     first.files["png"].write_bytes(first.files["png"].read_bytes() + b"x")  # changed on disk
-    repaired = export_product(
-        image, "sticker", options={"size": 2}, out_dir=out, alpha=mask, sessions=sessions
-    )
-    assert not repaired.reused and preflight(repaired.files["png"]).ok
+    repaired = order(2)
+    assert not repaired.reused and repaired.id == first.id and preflight(repaired.files["png"]).ok
     first.files["pdf"].unlink()  # gone
-    restored = export_product(
-        image, "sticker", options={"size": 2}, out_dir=out, alpha=mask, sessions=sessions
-    )
+    restored = order(2)
     assert not restored.reused and restored.files["pdf"].is_file()
 
-    other = export_product(
-        image, "sticker", options={"size": 3}, out_dir=out, alpha=mask, sessions=sessions
-    )
+    other = order(3)
     assert other.key != first.key
     with sessions() as session:
         assert len(session.scalars(select(Export)).all()) == 2
-    with pytest.raises(ExportError, match="no result"):
-        export_product(
-            image, "sticker", options={"size": 2}, out_dir=out, sessions=sessions, result_id="nope"
+    with pytest.raises(OrderError, match="no result"):
+        record_export(
+            sessions, image, "sticker", options={"size": 2}, out_dir=out, result_id="nope"
         )
+    engine.dispose()
+
+
+def test_the_export_library_writes_files_and_no_record(settings, painting, tmp_path):
+    """export/ returns the files, notes and key and touches no database: asking twice makes
+    the same files again, under the same key."""
+    upgrade(settings.db_url)
+    image, mask = painting
+    plan = plan_export(image, "sticker", options={"size": "2"}, alpha=mask)
+    assert plan.options == {"size": 2} and not (tmp_path / "a").exists()  # nothing written yet
+    first = plan.make(tmp_path / "a")
+    second = export_product(
+        image, "sticker", options={"size": 2}, out_dir=tmp_path / "b", alpha=mask
+    )
+    assert first.key == second.key == plan.key and first.product == "sticker"
+    assert first.source_sha256 == second.source_sha256 and first.notes == ()
+    for role in ("png", "pdf"):
+        assert first.files[role].read_bytes() == second.files[role].read_bytes()
+    engine = make_engine(settings.db_url)
+    with make_sessionmaker(engine)() as session:
+        assert session.scalars(select(Export)).all() == []
     engine.dispose()
 
 

@@ -112,20 +112,20 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         raise CommandError("give RESULT, --product and -o DIR (or --check FILE)")
     from db.migrate import upgrade
     from db.session import make_engine, make_sessionmaker
-    from export.api import export_product
+    from kiosk.exports import record_export
 
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
     try:
         sessions = make_sessionmaker(engine)
         image, result_id = _source(args.result, sessions, settings.data_dir)
-        result = export_product(
+        result = record_export(
+            sessions,
             image,
             args.product,
             options={"size": args.size, "layout": args.layout},
             out_dir=args.out,
             alpha=_mask(args, image),
-            sessions=sessions,
             result_id=result_id,
         )
     finally:

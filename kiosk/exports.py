@@ -1,0 +1,148 @@
+"""The booth's record of its print files: the ``exports`` table, written and read only here.
+
+``export/`` makes files and names them by a key (the picture, the product, its options); it
+keeps no record. ``record_export`` asks it for the key first and, when the table has a row
+for that key whose files are all still on disk with their recorded sha256, hands those back
+(``reused``) instead of making them again; otherwise it makes them and records them. The
+booth's orders (``kiosk/orders.py``, in the export process) and ``stylebooth export`` both
+come through here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Export, Result
+from export.api import ExportResult, plan_export
+from export.files import sha256_file
+from render.errors import StyleBoothError
+from render.images import ImageSource
+
+
+class OrderError(StyleBoothError):
+    """The order cannot be made as asked; the message says why."""
+
+    code = "bad_options"
+
+
+@dataclass(frozen=True)
+class RecordedExport:
+    """An export as the booth knows it: its row's id, its files and whether they were reused."""
+
+    id: str
+    key: str
+    files: dict[str, Path]  # role ("png", "pdf") → file
+    notes: tuple[str, ...]  # what a person should know (fallbacks the export took)
+    reused: bool  # the stored files of an earlier, identical request
+
+
+def record_export(
+    sessions: sessionmaker[Session],
+    source_image: ImageSource,
+    product: str,
+    *,
+    options: dict[str, Any] | None = None,
+    out_dir: Path,
+    alpha: Image.Image | None = None,
+    result_id: str | None = None,
+    files_root: Path | None = None,
+) -> RecordedExport:
+    """Print files for ``product`` in ``out_dir``, or the stored ones for the same request.
+
+    The row names files inside ``files_root`` relative to it (the booth passes its data
+    directory, which can then move), and any others by absolute path. ``result_id`` links the
+    row to the painting it was made from. Raises ``ImageError`` for an unusable picture,
+    ``ExportError`` for a bad request and ``OrderError`` for an unknown ``result_id``.
+    """
+    plan = plan_export(source_image, product, options=options, alpha=alpha)
+    with sessions() as session:
+        if result_id is not None and session.get(Result, result_id) is None:
+            raise OrderError(f"no result with id {result_id}")
+        row = session.scalar(select(Export).where(Export.key == plan.key))
+        stored = _intact(row.files, files_root) if row is not None else None
+        if row is not None and stored is not None:
+            return RecordedExport(row.id, plan.key, stored, plan.notes, reused=True)
+    made = plan.make(out_dir)
+    export_id = _record(sessions, made, result_id, files_root)
+    return RecordedExport(export_id, made.key, made.files, made.notes, reused=False)
+
+
+def stored_file(session: Session, export_id: str, role: str) -> str | None:
+    """The recorded path of one of an export's files (relative to the data directory when
+    it lies inside it), or None."""
+    export = session.get(Export, export_id)
+    if export is None:
+        return None
+    entry = export.files.get(role)
+    if isinstance(entry, dict):
+        entry = entry.get("path")
+    return entry if isinstance(entry, str) else None
+
+
+def _record(
+    sessions: sessionmaker[Session],
+    made: ExportResult,
+    result_id: str | None,
+    root: Path | None,
+) -> str:
+    """Insert or update the row for ``made.key``; its id."""
+    values: dict[str, Any] = {
+        "source_sha256": made.source_sha256,
+        "product": made.product,
+        "options": made.options,
+        "files": {
+            role: {
+                "path": _relative(path, root),
+                "sha256": sha256_file(path),
+                "bytes": path.stat().st_size,
+            }
+            for role, path in made.files.items()
+        },
+    }
+    if result_id is not None:
+        values["result_id"] = result_id
+    for _attempt in range(2):  # a concurrent request for the same key may insert first
+        with sessions() as session:
+            row = session.scalar(select(Export).where(Export.key == made.key))
+            if row is None:
+                row = Export(key=made.key, **values)
+                session.add(row)
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+            try:
+                session.commit()
+                return row.id
+            except IntegrityError:
+                session.rollback()
+    raise OrderError(f"could not record export {made.key[:10]} in the database; try again")
+
+
+def _relative(path: Path, root: Path | None) -> str:
+    """A file's path for the record: relative to ``root`` when inside it, else absolute."""
+    path = path.resolve()
+    if root is not None and path.is_relative_to(root.resolve()):
+        return str(path.relative_to(root.resolve()))
+    return str(path)
+
+
+def _intact(files: dict[str, Any], root: Path | None) -> dict[str, Path] | None:
+    """The recorded files, when every one is on disk with its recorded sha256; else None."""
+    paths = {}
+    for role, entry in files.items():
+        path = Path(entry["path"])
+        if not path.is_absolute():
+            if root is None:
+                return None
+            path = root.resolve() / path
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            return None
+        paths[role] = path
+    return paths or None

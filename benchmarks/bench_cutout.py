@@ -52,9 +52,10 @@ def _median_ms(functions: dict[str, Callable[[], object]]) -> dict[str, dict[str
 
 
 def run() -> dict[str, Any]:
-    from render.compose import compose
+    from render.compose import compose_layers
     from render.cutout import cut_out
     from render.models import ModelStore
+    from render.options import ComposeOptions, CutoutOptions
     from render.scenes import load_scene
     from render.segment import selfie_probability, u2netp_mask
 
@@ -63,6 +64,7 @@ def run() -> dict[str, Any]:
         store.ensure(name)
     model_dir = str(store.root)
     photos = sorted(p for p in PEOPLE.iterdir() if not p.stem.endswith("_mask"))
+    with_u2netp = CutoutOptions(use_u2netp=True)
     variants: dict[str, Callable[[Image.Image], np.ndarray]] = {
         "u2netp alone (rembg)": lambda im: u2netp_mask(im, model_dir),
         "MediaPipe selfie ensemble, raw": lambda im: (
@@ -70,7 +72,7 @@ def run() -> dict[str, Any]:
         ),
         "cut_out (default)": lambda im: np.asarray(cut_out(im, model_dir=model_dir).alpha),
         "cut_out(use_u2netp=True)": lambda im: np.asarray(
-            cut_out(im, model_dir=model_dir, use_u2netp=True).alpha
+            cut_out(im, model_dir=model_dir, options=with_u2netp).alpha
         ),
     }
     iou: dict[str, dict[str, float]] = {}
@@ -89,9 +91,11 @@ def run() -> dict[str, Any]:
     ms = _median_ms(
         {
             "cutout": lambda: cut_out(frame, model_dir=model_dir),
-            "cutout_u2netp": lambda: cut_out(frame, model_dir=model_dir, use_u2netp=True),
-            "compose": lambda: compose(cutout, scene, size=FRAME),
-            "compose_shadow": lambda: compose(cutout, studio, size=FRAME, shadow=0.45),
+            "cutout_u2netp": lambda: cut_out(frame, model_dir=model_dir, options=with_u2netp),
+            "compose": lambda: compose_layers(cutout, scene, size=FRAME),
+            "compose_shadow": lambda: compose_layers(
+                cutout, studio, size=FRAME, options=ComposeOptions(shadow=0.45)
+            ),
         }
     )
     default = iou["cut_out (default)"]

@@ -46,10 +46,12 @@ from db.models import Capture, Job, JobStatus, Result
 from kiosk import beacon, jobs
 from kiosk.cli import configure_logging
 from kiosk.config import Settings
-from kiosk.painter import Painter, Prepared
+from kiosk.painter import Painter
 from kiosk.storage import capture_dir, resolve, save_image
 from render.images import ImageError, load_image
-from render.pipeline import RenderCancelled
+from render.options import GatysOptions
+from render.pipeline import Prepared, RenderCancelled
+from render.progress import StyleProgress
 from render.styles import STYLES
 
 log = logging.getLogger("stylebooth.worker")
@@ -351,7 +353,7 @@ class Worker:
             jobs.report(self.sessions, job.id, stage="cutout", progress=0.1)
             photo = load_image(resolve(self.settings.data_dir, capture.photo_path))
             size = max(options.get("fast_size", 640), options.get("hq_size", 512))
-            prepared = self.painter.prepare(photo, capture.style, capture.scene, size)
+            prepared = self.painter.prepare(photo, capture.scene, size)
             jobs.report(self.sessions, job.id, stage="painting", progress=0.6)
             painted = self.painter.fast(prepared, capture.style, options.get("fast_size", 640))
             self._save(capture, job, "fast", painted)
@@ -397,7 +399,7 @@ class Worker:
                 log.warning("capture %s: composite unreadable, making it again", short(capture.id))
         assert self.painter is not None
         photo = load_image(resolve(self.settings.data_dir, capture.photo_path))
-        prepared = self.painter.prepare(photo, capture.style, capture.scene, size)
+        prepared = self.painter.prepare(photo, capture.scene, size)
         self._save_prepared(capture, None, prepared)
         return prepared
 
@@ -414,9 +416,10 @@ class Worker:
                 prepared,
                 capture.style,
                 size=size,
+                budget=job.options.get("budget_s"),
+                hq=GatysOptions.from_mapping(job.options.get("hq", {})),
                 progress=tracker.on_progress,
                 cancel=tracker.should_stop,
-                options={"budget": job.options.get("budget_s"), **job.options.get("hq", {})},
             )
         except RenderCancelled:
             painting = None
@@ -446,7 +449,7 @@ class HQTracker:
         self.paused = 0.0
         self.steps = self.steps_planned = 0
 
-    def on_progress(self, step: Any) -> None:
+    def on_progress(self, step: StyleProgress) -> None:
         now = time.monotonic()
         self.steps, self.steps_planned = step.iteration, step.iterations
         fraction = progress_fraction(step, self.job.options.get("budget_s"))
@@ -473,7 +476,7 @@ class HQTracker:
         return self.worker.stopping.is_set() or self.cancelled()
 
 
-def progress_fraction(step: Any, budget: float | None) -> float:
+def progress_fraction(step: StyleProgress, budget: float | None) -> float:
     """0..1 from a ``StyleProgress`` (steps over all scales); under a time budget, the share
     of the budget used when that is further along."""
     fraction = step.iteration / max(1, step.iterations)

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from render.cutout import Cutout
+from render.options import DEFAULT_COMPOSE, ComposeOptions
 
 EDGE = 0.01  # people within this fraction of a photo edge are cut off by that edge
 MARGIN = 0.03  # headroom / side room kept free in the output frame
@@ -121,13 +122,12 @@ def compose_layers(
     scene: Image.Image,
     *,
     size: tuple[int, int] | None = None,
-    scale: float = 1.0,
-    harmonize: float = 0.5,
-    shadow: float = 0.0,
+    options: ComposeOptions = DEFAULT_COMPOSE,
 ) -> Composite:
     """The guests on the scene, and where they are in the frame. ``size``: output (w, h),
-    default the photo's; ``scale``: 1 = their natural size; ``harmonize``: 0..1 strength of
-    the colour match; ``shadow``: 0..1 opacity of a soft shadow cast on the backdrop."""
+    default the photo's; ``options``: the people's size, the colour match to the scene's
+    light, and the soft shadow on the backdrop (None: none; ``prepare`` puts in the scene's)."""
+    scale, harmonize, shadow = options.scale, options.harmonize, options.shadow or 0.0
     size = size or cutout.image.size
     width, height = size
     alpha_full = np.asarray(cutout.alpha)
@@ -164,21 +164,6 @@ def compose_layers(
     out[region] = cv2.blendLinear(people, out[region], weight, 1 - weight)
     alpha[region] = mask
     return Composite(Image.fromarray(out), Image.fromarray(alpha))
-
-
-def compose(
-    cutout: Cutout,
-    scene: Image.Image,
-    *,
-    size: tuple[int, int] | None = None,
-    scale: float = 1.0,
-    harmonize: float = 0.5,
-    shadow: float = 0.0,
-) -> Image.Image:
-    """The guests on the scene (RGB); see ``compose_layers``."""
-    return compose_layers(
-        cutout, scene, size=size, scale=scale, harmonize=harmonize, shadow=shadow
-    ).image
 
 
 def _cast_shadow(

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from render.images import ImageSource, load_image
+from render.options import DEFAULT_CUTOUT, CutoutOptions
 from render.segment import person_probability
 
 WORK_SIDE = 512  # long side at which the models' output is refined
@@ -43,31 +44,14 @@ class Cutout:
 
 
 def cut_out(
-    photo: ImageSource,
-    *,
-    model_dir: Path | str,
-    use_u2netp: bool = False,
-    sharpen: float = 8.0,
-    radius: float = 3.0,
-    eps: float = 1e-3,
-    matting: bool = False,
-    contrast: tuple[float, float] = (0.1, 0.9),
-    despeckle: float = 0.01,
-    feather: float = 0.0,
-    decontaminate: bool = True,
+    photo: ImageSource, *, model_dir: Path | str, options: CutoutOptions = DEFAULT_CUTOUT
 ) -> Cutout:
     """Cut the people out of ``photo`` (path, bytes or image; bad input: ``ImageError``).
 
-    - ``use_u2netp``: also run u2netp, which keeps held props, for ~3× the time;
-    - ``sharpen``: slope of the models' probability around 0.5 before refinement;
-    - ``radius``, ``eps``: the guided filter's window (pixels at the 512 px working size)
-      and edge sensitivity;
-    - ``matting``: closed-form alpha matting (pymatting) in a thin band around the edge
-      before the guided filter;
-    - ``contrast``: alpha below the first value becomes 0, above the second 1;
-    - ``despeckle``: slivers thinner than this fraction of the long side are removed;
-    - ``feather``: Gaussian blur of the alpha, in pixels of the photo;
-    - ``decontaminate``: take the old background's colour out of the rim.
+    ``options`` (``render.options.CutoutOptions``, each field explained there): the models
+    (``use_u2netp`` also keeps held props, for ~3× the time), the guided filter's window and
+    edge sensitivity, optional closed-form matting, the contrast curve, despeckling, feathering
+    and edge decontamination.
     """
     image = load_image(photo)
     rgb = np.asarray(image)
@@ -75,22 +59,24 @@ def cut_out(
     scale = min(1.0, WORK_SIDE / max(height, width))
     work_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     small = cv2.resize(rgb, work_size, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
-    probability = person_probability(small, str(model_dir), use_u2netp=use_u2netp)
+    probability = person_probability(small, str(model_dir), use_u2netp=options.use_u2netp)
     if not _has_person(probability):
         return Cutout(image=image, alpha=Image.new("L", image.size, 255), person_found=False)
     # The models' masks are soft and blurry (256 px); steepen them around 0.5 so the guided
     # filter snaps a near-binary mask to the photo's edges instead of copying its texture.
-    mask = np.clip((probability - 0.5) * sharpen + 0.5, 0.0, 1.0)
-    if matting:
+    mask = np.clip((probability - 0.5) * options.sharpen + 0.5, 0.0, 1.0)
+    if options.matting:
         mask = _matte(small, probability)
-    alpha = fast_guided_filter(rgb.astype(np.float32) / 255.0, small, mask, radius=radius, eps=eps)
-    low, high = contrast
+    alpha = fast_guided_filter(
+        rgb.astype(np.float32) / 255.0, small, mask, radius=options.radius, eps=options.eps
+    )
+    low, high = options.contrast
     alpha = _to_uint8(np.clip((alpha - low) / (high - low), 0.0, 1.0))
-    if despeckle > 0:
-        alpha = _open(alpha, despeckle * max(height, width))
-    if feather > 0:
-        alpha = cv2.GaussianBlur(alpha, (0, 0), feather)
-    if decontaminate:
+    if options.despeckle > 0:
+        alpha = _open(alpha, options.despeckle * max(height, width))
+    if options.feather > 0:
+        alpha = cv2.GaussianBlur(alpha, (0, 0), options.feather)
+    if options.decontaminate:
         rgb = estimate_foreground(rgb, alpha.astype(np.float32) / 255.0, small)
     return Cutout(image=Image.fromarray(rgb), alpha=Image.fromarray(alpha), person_found=True)
 

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import torch
 
+from render.options import OptionError
+
 
 def pick_device(preference: str = "auto") -> torch.device:
     if preference not in {"auto", "cpu", "cuda"}:
-        raise ValueError(f"device must be auto, cpu or cuda, got {preference!r}")
+        raise OptionError(f"device must be auto, cpu or cuda, got {preference!r}")
     if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available")
+        raise OptionError("device 'cuda' requested but no CUDA GPU is available")
     if preference == "auto":
         preference = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(preference)
@@ -35,3 +37,8 @@ def bf16_supported(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+def use_bf16(device: torch.device, precision: str) -> bool:
+    """Whether to run VGG under bf16 autocast: asked for, or "auto" where it is native."""
+    return precision == "bf16" or (precision == "auto" and bf16_supported(device))

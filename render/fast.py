@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from render.gatys import fit_long_side, image_digest
+from render.images import fit_long_side, image_digest
+from render.options import OptionError
 
 TRANSFORM_SIDE = 384  # the arbitrary transformer's fixed input size
 PREDICT_SIDE = 256  # the style predictor's fixed input size
@@ -115,7 +116,7 @@ class FastStylizer:
     ) -> Image.Image:
         """Paint ``content`` (long side ``size``) with built-in style ``index`` (0..25)."""
         if not 0 <= index < NUM_PRESET_STYLES:
-            raise ValueError(f"style index must be 0 to {NUM_PRESET_STYLES - 1}, got {index}")
+            raise OptionError(f"style index must be 0 to {NUM_PRESET_STYLES - 1}, got {index}")
         photo = fit_long_side(content, size)
         pixels = np.asarray(photo, dtype=np.float32) / 255.0
         h, w = pixels.shape[:2]

@@ -16,7 +16,9 @@ never a 500 (tests/test_image_fuzz.py mutates files of many formats to hold it t
 
 from __future__ import annotations
 
+import hashlib
 import io
+import math
 import warnings
 from pathlib import Path
 from typing import BinaryIO
@@ -193,3 +195,31 @@ def load_image(
             raise ImageError(f"the image file is truncated or corrupt ({_reason(exc)})") from exc
     finally:
         _close(owned)
+
+
+def fit_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(width, height) with the same aspect ratio and its longer side ``long_side``."""
+    width, height = size
+    factor = long_side / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
+    """Resized (up or down) so its longer side is ``long_side``, aspect ratio kept."""
+    size = fit_size(image.size, long_side)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def fit_area(image: Image.Image, area: float) -> Image.Image:
+    """Resized to about ``area`` pixels (aspect ratio kept), never above its own size."""
+    scale = min(1.0, math.sqrt(area / (image.width * image.height)))
+    size = (max(16, round(image.width * scale)), max(16, round(image.height * scale)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def image_digest(image: Image.Image) -> str:
+    """sha256 of the decoded pixels: the same picture hashes the same whatever its file."""
+    rgb = image.convert("RGB")
+    digest = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
+    digest.update(rgb.tobytes())
+    return digest.hexdigest()

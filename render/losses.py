@@ -1,4 +1,5 @@
-"""The three Gatys losses as small modules, plus the distances we judge results by.
+"""The three Gatys losses as small modules, and the distances we judge results by
+(``distances``: how stylised and how recognisable a painting is; tests and benchmarks).
 
 Feature maps may arrive in bfloat16 (autocast VGG); every loss casts them to float32 first, so
 Gram matrices and losses are always computed in full precision.
@@ -7,10 +8,17 @@ Gram matrices and losses are always computed in full precision.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
+from PIL import Image
 from torch import nn
 from torch.nn import functional as F
+
+from render.images import fit_area
+from render.options import CONTENT_LAYER, STYLE_LAYERS, GatysOptions
+from render.tensors import to_tensor
+from render.vgg import VGG19Features
 
 
 class _Gram(torch.autograd.Function):
@@ -115,3 +123,38 @@ def content_distance(features: torch.Tensor, target: torch.Tensor) -> float:
     """Relative feature distance ‖F − P‖² / ‖P‖² at the content layer: 0 = the photo itself."""
     features, target = features.float(), target.float()
     return float((features - target).pow(2).sum() / target.pow(2).sum())
+
+
+@dataclass(frozen=True)
+class Distances:
+    style: float  # relative Gram distance to the painting (lower: more stylised)
+    content: float  # relative conv4_2 distance to the photo (lower: more recognisable)
+
+
+def distances(
+    vgg: VGG19Features,
+    image: Image.Image,
+    content: Image.Image,
+    style: Image.Image,
+    *,
+    style_scale: float = 1.0,
+) -> Distances:
+    """How far ``image`` is from the painting's style and the photo's content, in fp32.
+
+    Measured at ``image``'s size, with the photo resized to it and the painting resized to the
+    same area, the way the HQ mode sees them. The style distance weighs the layers as the style
+    loss does by default (1.0, 0.8, 0.5, 0.3, 0.1 from conv1_1 to conv5_1).
+    """
+    device = next(vgg.parameters()).device
+    layers = (*STYLE_LAYERS, CONTENT_LAYER)
+    style_small = fit_area(style, image.width * image.height * style_scale**2)
+    with torch.no_grad():
+        out = vgg(to_tensor(image, device), layers)
+        photo = vgg(to_tensor(content.resize(image.size, Image.Resampling.LANCZOS), device), layers)
+        painting = vgg(to_tensor(style_small, device), STYLE_LAYERS)
+    grams = {n: gram_matrix(out[n]) for n in STYLE_LAYERS}
+    targets = {n: gram_matrix(painting[n]) for n in STYLE_LAYERS}
+    return Distances(
+        style=style_distance(grams, targets, GatysOptions().style_weights),
+        content=content_distance(out[CONTENT_LAYER], photo[CONTENT_LAYER]),
+    )

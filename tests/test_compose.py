@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render.compose import compose, compose_layers, cover, people_box, place
+from render.compose import compose_layers, cover, people_box, place
 from render.cutout import Cutout, cut_out
 from render.models import ModelStore
+from render.options import ComposeOptions
 from render.scenes import OWN, UnknownScene, get_scene, list_scenes, load_scene
 from render.styles import STYLES
 from tests.conftest import PEOPLE, SCENES
@@ -36,7 +37,8 @@ def test_group_on_a_scene_shows_the_scene_around_and_the_people_inside(
     output frame: the scene's pixels replace the background, the people's are preserved."""
     scene = load_scene("tubingen")
     size = (960, 640)
-    out = np.asarray(compose(group, scene, size=size, harmonize=0, shadow=0)).astype(int)
+    plain = ComposeOptions(harmonize=0, shadow=0)
+    out = np.asarray(compose_layers(group, scene, size=size, options=plain).image).astype(int)
     Image.fromarray(out.astype(np.uint8)).save(artifacts / "compose_group_tubingen.png")
     backdrop = np.asarray(cover(scene, size)).astype(int)
     photo = np.asarray(Image.open(PEOPLE / "booth_group.jpg").convert("RGB")).astype(int)
@@ -116,8 +118,8 @@ def test_specks_do_not_move_the_people() -> None:
 
 def test_harmonisation_moves_the_people_towards_the_scene_light(group: Cutout) -> None:
     scene = load_scene("sunset")
-    plain = compose_layers(group, scene, harmonize=0)
-    warm = compose_layers(group, scene, harmonize=1)
+    plain = compose_layers(group, scene, options=ComposeOptions(harmonize=0))
+    warm = compose_layers(group, scene, options=ComposeOptions(harmonize=1))
     inside = np.asarray(plain.alpha) == 255
     before = lab(np.asarray(plain.image)[inside]).mean(0)
     after = lab(np.asarray(warm.image)[inside]).mean(0)
@@ -129,8 +131,12 @@ def test_harmonisation_moves_the_people_towards_the_scene_light(group: Cutout) -
 def test_soft_shadow_darkens_the_backdrop_next_to_the_people(group: Cutout) -> None:
     scene = load_scene("white")
     size = (800, 600)
-    plain = np.asarray(compose(group, scene, size=size, shadow=0)).astype(int)
-    shaded = np.asarray(compose(group, scene, size=size, shadow=0.5)).astype(int)
+
+    def picture(shadow: float) -> np.ndarray:
+        options = ComposeOptions(shadow=shadow)
+        return np.asarray(compose_layers(group, scene, size=size, options=options).image)
+
+    plain, shaded = picture(0).astype(int), picture(0.5).astype(int)
     alpha = np.asarray(compose_layers(group, scene, size=size).alpha)
     near = cv2.dilate((alpha > 0).astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
     ring = near & (alpha == 0)

@@ -12,6 +12,7 @@ from PIL import Image
 from render.cutout import Cutout, cut_out
 from render.images import ImageError
 from render.models import ModelStore
+from render.options import CutoutOptions
 from render.segment import rembg_session, selfie_net
 from tests.conftest import PEOPLE, SCENES
 
@@ -96,7 +97,9 @@ def test_rim_colours_lose_the_old_background(cutouts: dict[str, Cutout]) -> None
 def test_u2netp_fusion_keeps_the_arm_it_used_to_drop(
     cutouts: dict[str, Cutout], model_store: ModelStore
 ) -> None:
-    fused = cut_out(PEOPLE / "hiker.jpg", model_dir=model_store.root, use_u2netp=True)
+    fused = cut_out(
+        PEOPLE / "hiker.jpg", model_dir=model_store.root, options=CutoutOptions(use_u2netp=True)
+    )
     ref = reference("hiker.jpg")
     assert iou(fused.alpha, ref) > iou(cutouts["hiker.jpg"].alpha, ref)
     assert iou(fused.alpha, ref) >= 0.95

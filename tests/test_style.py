@@ -10,16 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from render.gatys import (
-    GramCache,
-    StyleProgress,
-    distances,
-    fit_area,
-    fit_long_side,
-    image_digest,
-    match_palette,
-)
-from render.images import load_image
+from render.color import match_palette
+from render.grams import GramCache
+from render.images import fit_area, fit_long_side, image_digest, load_image
+from render.losses import distances
+from render.options import GatysOptions
+from render.progress import StyleProgress
 from render.stylize import StyleEngine
 from tests.conftest import PEOPLE, STYLES
 
@@ -46,8 +42,8 @@ def test_losses_fall_with_lbfgs_and_adam(engine: StyleEngine) -> None:
     for optimizer, steps in (("lbfgs", 40), ("adam", 30)):
         seen: list[StyleProgress] = []
         engine.stylize(
-            HIKER, STARRY, size=96, steps=steps, optimizer=optimizer, match_palette=False,
-            progress=seen.append,
+            HIKER, STARRY, size=96, progress=seen.append,
+            hq=GatysOptions(steps=steps, optimizer=optimizer, match_palette=False),
         )  # fmt: skip
         assert len(seen) == steps and seen[-1].iteration == seen[-1].iterations == steps
         first, last = seen[0], seen[-1]
@@ -75,8 +71,8 @@ def test_hq_output_takes_the_style_and_keeps_the_person(engine: StyleEngine, art
 def test_coarse_to_fine_runs_every_scale(engine: StyleEngine) -> None:
     seen: list[StyleProgress] = []
     out = engine.stylize(
-        HIKER, STARRY, size=200, steps=24, scales=(0.5, 1.0), step_shares=(0.75, 0.25),
-        progress=seen.append,
+        HIKER, STARRY, size=200, progress=seen.append,
+        hq=GatysOptions(steps=24, scales=(0.5, 1.0), step_shares=(0.75, 0.25)),
     )  # fmt: skip
     assert out.size == photo(HIKER, 200).size
     assert [p.scale for p in seen] == [1] * 18 + [2] * 6
@@ -147,8 +143,8 @@ def chroma(image: Image.Image) -> np.ndarray:
 
 def test_preserve_color_keeps_the_photos_chroma(engine: StyleEngine, artifacts) -> None:
     content = photo(HIKER, 96)
-    kept = engine.stylize(content, STARRY, size=96, steps=30, preserve_color=True)
-    plain = engine.stylize(content, STARRY, size=96, steps=30)
+    kept = engine.stylize(content, STARRY, size=96, hq=GatysOptions(steps=30), preserve_color=True)
+    plain = engine.stylize(content, STARRY, size=96, hq=GatysOptions(steps=30))
     kept.save(artifacts / "style_preserve_color.png")
     assert np.abs(chroma(kept) - chroma(content)).mean() < 2.0
     assert np.abs(chroma(plain) - chroma(content)).mean() > 4.0
@@ -166,14 +162,16 @@ def test_cancel_stops_early_with_a_valid_image(engine: StyleEngine) -> None:
         if p.iteration == 5:
             event.set()
 
-    out = engine.stylize(HIKER, STARRY, size=96, steps=200, progress=progress, cancel=event)
+    out = engine.stylize(
+        HIKER, STARRY, size=96, hq=GatysOptions(steps=200), progress=progress, cancel=event
+    )
     assert out.info["stopped"] == "cancelled"
     assert len(seen) == 5
     assert out.size == photo(HIKER, 96).size and out.mode == "RGB"
     assert pixels(out).std() > 10  # a picture, not a blank
     # A callable works too; cancelled before the first step, the photo comes back.
     first = engine.stylize(
-        HIKER, STARRY, size=96, steps=200, match_palette=False, cancel=lambda: True
+        HIKER, STARRY, size=96, hq=GatysOptions(steps=200, match_palette=False), cancel=lambda: True
     )
     assert first.info["stopped"] == "cancelled"
     assert np.abs(pixels(first) - pixels(photo(HIKER, 96))).mean() < 3.0
@@ -181,7 +179,9 @@ def test_cancel_stops_early_with_a_valid_image(engine: StyleEngine) -> None:
 
 def test_budget_returns_the_best_image_so_far(engine: StyleEngine) -> None:
     seen: list[StyleProgress] = []
-    out = engine.stylize(HIKER, STARRY, size=96, steps=100_000, budget=1.5, progress=seen.append)
+    out = engine.stylize(
+        HIKER, STARRY, size=96, hq=GatysOptions(steps=100_000), budget=1.5, progress=seen.append
+    )
     assert out.info["stopped"] == "budget"
     assert 0 < len(seen) < 100_000
     assert out.size == photo(HIKER, 96).size
@@ -190,8 +190,8 @@ def test_budget_returns_the_best_image_so_far(engine: StyleEngine) -> None:
 
 def test_strength_scales_the_style(engine: StyleEngine) -> None:
     content = photo(HIKER, 96)
-    weak = engine.stylize(content, STARRY, size=96, steps=30, strength=0.05)
-    full = engine.stylize(content, STARRY, size=96, steps=30, strength=1.0)
+    weak = engine.stylize(content, STARRY, size=96, hq=GatysOptions(steps=30), strength=0.05)
+    full = engine.stylize(content, STARRY, size=96, hq=GatysOptions(steps=30), strength=1.0)
     vgg = engine.vgg("max")
     style = load_image(STARRY)
     assert distances(vgg, full, content, style).style < distances(vgg, weak, content, style).style
@@ -203,7 +203,11 @@ def test_strength_scales_the_style(engine: StyleEngine) -> None:
 
 def test_seed_gives_reproducible_output(engine: StyleEngine) -> None:
     def run(seed: int) -> np.ndarray:
-        return pixels(engine.stylize(HIKER, STARRY, size=64, steps=8, init="noise", seed=seed))
+        return pixels(
+            engine.stylize(
+                HIKER, STARRY, size=64, hq=GatysOptions(steps=8, init="noise"), seed=seed
+            )
+        )
 
     first, again, other = run(1), run(1), run(2)
     assert np.array_equal(first, again)
@@ -211,8 +215,10 @@ def test_seed_gives_reproducible_output(engine: StyleEngine) -> None:
 
 
 def test_preset_names_and_every_input_kind_work(engine: StyleEngine) -> None:
-    by_name = engine.stylize(HIKER.read_bytes(), "starry_night", size=64, steps=5)
-    by_image = engine.stylize(load_image(HIKER), load_image(STARRY), size=64, steps=5)
-    by_path = engine.stylize(str(HIKER), STARRY, size=64, steps=5)
+    by_name = engine.stylize(HIKER.read_bytes(), "starry_night", size=64, hq=GatysOptions(steps=5))
+    by_image = engine.stylize(
+        load_image(HIKER), load_image(STARRY), size=64, hq=GatysOptions(steps=5)
+    )
+    by_path = engine.stylize(str(HIKER), STARRY, size=64, hq=GatysOptions(steps=5))
     assert np.array_equal(pixels(by_name), pixels(by_image))
     assert np.array_equal(pixels(by_name), pixels(by_path))

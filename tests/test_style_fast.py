@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render.gatys import StyleProgress
 from render.images import ImageError, load_image
+from render.options import GatysOptions
+from render.progress import StyleProgress
 from render.stylize import StyleEngine
 from tests.conftest import PEOPLE, STYLES
 
@@ -96,9 +97,9 @@ def test_fast_preserve_color(engine: StyleEngine) -> None:
 def test_bad_images_are_clear_errors(engine: StyleEngine, data: bytes, message: str) -> None:
     for mode in ("fast", "hq"):
         with pytest.raises(ImageError, match=message):
-            engine.stylize(data, STARRY, size=64, mode=mode, steps=1)
+            engine.stylize(data, STARRY, size=64, mode=mode, hq=GatysOptions(steps=1))
         with pytest.raises(ImageError, match=message):
-            engine.stylize(HIKER, data, size=64, mode=mode, steps=1)
+            engine.stylize(HIKER, data, size=64, mode=mode, hq=GatysOptions(steps=1))
 
 
 def test_missing_file_and_bad_options_are_clear_errors(engine: StyleEngine, tmp_path) -> None:
@@ -112,12 +113,18 @@ def test_missing_file_and_bad_options_are_clear_errors(engine: StyleEngine, tmp_
         ({"mode": "turbo"}, "mode"),
         ({"strength": 1.5}, "strength"),
         ({"budget": 0}, "budget"),
-        ({"stepz": 3}, "unknown HQ option"),
-        ({"optimizer": "sgd"}, "optimizer"),
-        ({"layer_weights": (1.0,)}, "layer_weights"),
     ]:
         with pytest.raises(ValueError, match=message):
             engine.stylize(HIKER, STARRY, **kwargs)
+    # HQ options are checked where they are written, before any painting.
+    for options, message in [
+        ({"stepz": 3}, "unknown HQ option"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"layer_weights": [1.0]}, "layer_weights"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            GatysOptions.from_mapping(options)
+    assert GatysOptions.from_mapping({"scales": [1.0], "step_shares": [1.0]}).scales == (1.0,)
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "I;16", "P", "RGBA", "LA", "L"])
@@ -140,5 +147,5 @@ def test_exif_rotated_phone_photo_is_painted_upright(engine: StyleEngine) -> Non
     data = encode(sideways, "JPEG", exif=exif.tobytes(), quality=95)
     out = engine.stylize(data, STARRY, size=150, mode="fast")
     assert out.size == (150, 100)  # landscape again, as the guest saw it
-    hq = engine.stylize(data, STARRY, size=96, steps=2)
+    hq = engine.stylize(data, STARRY, size=96, hq=GatysOptions(steps=2))
     assert hq.size == (96, 64)

@@ -1,11 +1,17 @@
-"""Subcommands: cutout, compose, scenes."""
+"""Subcommands: cutout, compose, scenes. Their defaults are the library's
+(``render.options.CutoutOptions``, ``ComposeOptions``). A bad photo, scene, option or model is
+a ``StyleBoothError``, which ``stylebooth`` prints as one line."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from PIL import Image
+
+from kiosk.cli import CommandError
 from kiosk.config import Settings
+from render.options import DEFAULT_COMPOSE, DEFAULT_CUTOUT, ComposeOptions, CutoutOptions
 
 ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
 
@@ -17,7 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     cutout.add_argument(
         "--u2netp", action="store_true", help="also run u2netp: keeps held props, ~3× slower"
     )
-    cutout.add_argument("--feather", type=float, default=0.0, help="soften the rim (pixels)")
+    cutout.add_argument(
+        "--feather",
+        type=float,
+        default=DEFAULT_CUTOUT.feather,
+        help=f"soften the rim (pixels, default {DEFAULT_CUTOUT.feather:g})",
+    )
     cutout.set_defaults(handler=cutout_command)
 
     compose = sub.add_parser("compose", help="put the people of a photo onto a scene")
@@ -25,9 +36,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     compose.add_argument("--scene", required=True, help="scene name (`stylebooth scenes`)")
     compose.add_argument("-o", "--output", type=Path, required=True, help="OUT.jpg / OUT.png")
     compose.add_argument("--size", type=int, help="long side in pixels (default: the photo's)")
-    compose.add_argument("--scale", type=float, default=1.0, help="people's size (1 = natural)")
     compose.add_argument(
-        "--harmonize", type=float, default=0.5, help="colour match to the scene, 0..1"
+        "--scale",
+        type=float,
+        default=DEFAULT_COMPOSE.scale,
+        help=f"people's size (1 = natural, default {DEFAULT_COMPOSE.scale:g})",
+    )
+    compose.add_argument(
+        "--harmonize",
+        type=float,
+        default=DEFAULT_COMPOSE.harmonize,
+        help=f"colour match to the scene, 0..1 (default {DEFAULT_COMPOSE.harmonize:g})",
     )
     compose.add_argument(
         "--shadow", type=float, help="soft shadow opacity 0..1 (default: the scene's)"
@@ -41,19 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _check_output(path: Path) -> None:
     """Refuse an output we cannot write before doing any work."""
-    from PIL import Image
-
-    from kiosk.cli import CommandError
-
     if path.suffix.lower() not in Image.registered_extensions():
         raise CommandError(f"{path}: unknown image type {path.suffix or '(no extension)'!r}")
     if not path.parent.is_dir():
         raise CommandError(f"{path}: the folder {path.parent} does not exist")
 
 
-def _save(image, path: Path) -> None:  # type: ignore[no-untyped-def]
-    from kiosk.cli import CommandError
-
+def _save(image: Image.Image, path: Path) -> None:
     if path.suffix.lower() in {".jpg", ".jpeg"} and image.mode != "RGB":
         image = image.convert("RGB")
     try:
@@ -62,15 +75,7 @@ def _save(image, path: Path) -> None:  # type: ignore[no-untyped-def]
         raise CommandError(f"cannot write {path}: {exc}") from exc
 
 
-def _user_errors() -> tuple[type[Exception], ...]:
-    from render.images import ImageError
-    from render.models import ModelUnavailable
-
-    return ImageError, ModelUnavailable, ValueError
-
-
 def cutout_command(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.cli import CommandError
     from render.cutout import cut_out
 
     if args.output.suffix.lower() not in ALPHA_FORMATS:
@@ -79,12 +84,8 @@ def cutout_command(args: argparse.Namespace, settings: Settings) -> int:
             f"{args.output.suffix or 'no extension'}"
         )
     _check_output(args.output)
-    try:
-        cutout = cut_out(
-            args.photo, model_dir=settings.models, use_u2netp=args.u2netp, feather=args.feather
-        )
-    except _user_errors() as exc:
-        raise CommandError(str(exc)) from exc
+    options = CutoutOptions(use_u2netp=args.u2netp, feather=args.feather)
+    cutout = cut_out(args.photo, model_dir=settings.models, options=options)
     _save(cutout.rgba(), args.output)
     if cutout.person_found:
         print(f"wrote {args.output} ({cutout.image.width}×{cutout.image.height}, RGBA)")
@@ -94,32 +95,26 @@ def cutout_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def compose_command(args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.cli import CommandError
     from render.images import load_image
-    from render.pipeline import RenderRequest, prepare
+    from render.pipeline import prepare
 
     _check_output(args.output)
-    options = {"scale": args.scale, "harmonize": args.harmonize, "use_u2netp": args.u2netp}
-    if args.shadow is not None:
-        options["shadow"] = args.shadow
-    try:
-        photo = load_image(args.photo)
-        request = RenderRequest(
-            photo=photo,
-            style=None,
-            scene=args.scene,
-            size=args.size or max(photo.size),
-            options=options,
-        )
-        ctx = prepare(request, model_dir=settings.models)
-    except _user_errors() as exc:
-        raise CommandError(str(exc)) from exc
-    assert ctx.composite is not None
-    _save(ctx.composite, args.output)
-    size = f"{ctx.composite.width}×{ctx.composite.height}"
+    compose = ComposeOptions(args.scale, args.harmonize, args.shadow)
+    photo = load_image(args.photo)
+    prepared = prepare(
+        photo,
+        args.scene,
+        args.size or max(photo.size),
+        model_dir=settings.models,
+        cutout=CutoutOptions(use_u2netp=args.u2netp),
+        compose=compose,
+    )
+    composite = prepared.composite
+    _save(composite, args.output)
+    size = f"{composite.width}×{composite.height}"
     if args.scene == "own":
         print(f"wrote {args.output} ({size}, own background)")
-    elif ctx.person_found:
+    elif prepared.person_found:
         print(f"wrote {args.output} ({size}, on {args.scene})")
     else:
         print(f"wrote {args.output} ({size}): nobody found in the photo, kept its own background")

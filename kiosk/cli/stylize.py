@@ -1,23 +1,37 @@
-"""Subcommand: stylize."""
+"""Subcommand: stylize. Its defaults are the library's (``render.options.GatysOptions``,
+``render.stylize.DEFAULT_SIZE``), so ``--help`` shows what a painting gets without the flag."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
+from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from kiosk.cli import CommandError
 from kiosk.config import Settings
+from render.options import DEFAULT_HQ, GatysOptions
+from render.progress import StyleProgress
+from render.stylize import DEFAULT_SIZE
 
-if TYPE_CHECKING:
-    from render.gatys import StyleProgress
+# The HQ options the command line sets, by their GatysOptions field names.
+HQ_FLAGS = (
+    "steps",
+    "init",
+    "optimizer",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "style_scale",
+    "pool",
+    "precision",
+)
+assert set(HQ_FLAGS) <= {f.name for f in fields(GatysOptions)}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from render.gatys import GatysOptions
-
-    defaults = GatysOptions()
+    defaults = DEFAULT_HQ
     p = sub.add_parser(
         "stylize",
         help="paint a photo in the style of a painting",
@@ -28,7 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("content", type=Path, help="the photo")
     p.add_argument("style", help="the painting: image file or preset name")
     p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png)")
-    p.add_argument("--size", type=int, default=512, help="long side in pixels (default 512)")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help=f"long side in pixels (default {DEFAULT_SIZE})",
+    )
     p.add_argument("--mode", choices=["hq", "fast"], default="hq", help="default hq")
     p.add_argument(
         "--steps",
@@ -45,7 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--init", choices=["content", "noise"], default=defaults.init, help="HQ starting image"
     )
     p.add_argument(
-        "--optimizer", choices=["lbfgs", "adam"], default=defaults.optimizer, help="default lbfgs"
+        "--optimizer",
+        choices=["lbfgs", "adam"],
+        default=defaults.optimizer,
+        help=f"default {defaults.optimizer}",
     )
     p.add_argument(
         "--content-weight",
@@ -60,7 +82,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"β, relative to the painting: more paint above (default {defaults.style_weight:g})",
     )
     p.add_argument(
-        "--tv-weight", type=float, default=defaults.tv_weight, help="total-variation smoothing"
+        "--tv-weight",
+        type=float,
+        default=defaults.tv_weight,
+        help=f"total-variation smoothing (default {defaults.tv_weight:g})",
     )
     p.add_argument(
         "--style-scale",
@@ -80,11 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def stylize_command(args: argparse.Namespace, settings: Settings) -> int:
+    """A bad photo, painting, option or model is a ``StyleBoothError`` (``ImageError``,
+    ``OptionError``, ``ModelUnavailable``…), which ``stylebooth`` prints as one line."""
     from PIL import Image
 
-    from kiosk.cli import CommandError
-    from render.images import ImageError
-    from render.models import ModelUnavailable
     from render.stylize import StyleEngine
 
     out: Path = args.output
@@ -95,47 +119,28 @@ def stylize_command(args: argparse.Namespace, settings: Settings) -> int:
     style: str | int = args.style
     if args.style.isdigit() and not Path(args.style).exists():  # the 26-style network's
         style = int(args.style)
-    hq_opts = {}
-    if args.mode == "hq":
-        hq_opts = {
-            name: getattr(args, name)
-            for name in (
-                "steps",
-                "init",
-                "optimizer",
-                "content_weight",
-                "style_weight",
-                "tv_weight",
-                "style_scale",
-                "pool",
-                "precision",
-            )
-        }
     bar = ProgressBar() if args.mode == "hq" else None
     try:
+        hq = GatysOptions.from_mapping({name: getattr(args, name) for name in HQ_FLAGS})
         engine = StyleEngine(settings.models, args.device or settings.device)
         content = args.content
         if args.scene:  # the booth's pipeline: cut the people out onto the scene, then paint
-            from render.pipeline import RenderRequest, prepare
+            from render.pipeline import prepare
 
-            request = RenderRequest(args.content, None, args.scene, args.mode, args.size)
-            content = prepare(request, model_dir=settings.models).composite
+            prepared = prepare(args.content, args.scene, args.size, model_dir=settings.models)
+            content = prepared.composite
         image = engine.stylize(
             content,
             style,
             size=args.size,
             mode=args.mode,
+            hq=hq,
             progress=bar,
             budget=args.budget,
             preserve_color=args.preserve_color,
             strength=args.strength,
             seed=args.seed,
-            **hq_opts,
         )
-    except ImageError as exc:
-        raise CommandError(f"cannot use that image: {exc}") from exc
-    except (ModelUnavailable, ValueError, RuntimeError) as exc:
-        raise CommandError(str(exc)) from exc
     finally:
         if bar is not None:
             bar.close()

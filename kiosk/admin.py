@@ -266,12 +266,7 @@ async def get_choices(_request: web.Request) -> web.Response:
 
 @routes.put("/api/settings")
 async def put_settings(request: web.Request) -> web.Response:
-    try:
-        changes = await read_json(request)
-    except ValueError:
-        raise ApiError(400, "bad_request", "send the settings as a JSON object") from None
-    if not isinstance(changes, dict):
-        raise ApiError(400, "bad_request", "send the settings as a JSON object")
+    changes = await read_json(request, "send the settings as a JSON object")
     checked = event_settings.validate(changes, await run_io(request, scene_names))  # or 400
     await run_db(request, event_settings.save, checked)
     return await get_settings(request)
@@ -316,15 +311,10 @@ async def get_exports(request: web.Request) -> web.Response:
 @routes.post("/api/purge")
 async def purge_data(request: web.Request) -> web.Response:
     """Delete the guests' captures older than ``older_than_hours`` (0: every one)."""
-    try:
-        body = await read_json(request)
-    except ValueError:
-        body = None
-    hours = body.get("older_than_hours") if isinstance(body, dict) else None
+    expected = 'send {"older_than_hours": N}, N from 0 (everything) to 10000'
+    hours = (await read_json(request, expected)).get("older_than_hours")
     if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 <= hours <= 10_000:
-        raise ApiError(
-            400, "bad_request", 'send {"older_than_hours": N}, N from 0 (everything) to 10000'
-        )
+        raise ApiError(400, "bad_request", expected)
     before = utcnow() - timedelta(hours=hours)
     report = await run_db(request, purge.delete_records, before)
     await run_io(request, purge.delete_folders, request.config_dict[SETTINGS].data_dir, report)

@@ -26,6 +26,7 @@ from kiosk.keys import EXPORT_POOL, SETTINGS, UPLOADS
 from kiosk.media import qr_png, scene_names, thumbnail
 from kiosk.network import public_base
 from kiosk.orders import PRODUCT_NAMES, PRODUCTS
+from kiosk.security import read_json
 from kiosk.storage import (
     MAX_GUEST_PIXELS,
     MAX_PHOTO_SIDE,
@@ -270,12 +271,7 @@ def _order_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
 async def create_order(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
     capture_id = request.match_info["capture_id"]
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(400, "bad_request", "send the order as JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", 'send a JSON object: {"product": ..., "options": {}}')
+    body = await read_json(request, 'send the order as JSON: {"product": ..., "options": {}}')
     product, options = body.get("product"), body.get("options") or {}
     if product not in PRODUCT_NAMES:
         raise ApiError(

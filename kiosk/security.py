@@ -23,11 +23,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from kiosk.errors import error_response
+from kiosk.errors import ApiError, error_response
 from kiosk.keys import SETTINGS
 
 log = logging.getLogger("stylebooth.security")
@@ -134,17 +135,22 @@ async def cross_site_guard(request: web.Request, handler):  # type: ignore[no-un
     return await handler(request)
 
 
-async def read_json(request: web.Request) -> object:
-    """The request's JSON body (None when it has none); refuse (415) one not sent as
-    ``application/json``, because ``request.json()`` itself parses any body, a text/plain
-    form's included."""
-    if not request.body_exists:
-        return None
-    if request.content_type != JSON:
+async def read_json(request: web.Request, expected: str) -> dict[str, Any]:
+    """The request's body, a JSON object: the app's one reader of JSON bodies (guest and
+    admin routes). A body not sent as ``application/json`` is refused (415), because
+    ``request.json()`` itself parses any body, a text/plain form's included; a missing body,
+    one that is not JSON or not an object is a 400 that says ``expected``."""
+    if request.body_exists and request.content_type != JSON:
         raise web.HTTPUnsupportedMediaType(
             text=f"Send this request's body as {JSON}, not as {request.content_type}."
         )
-    return await request.json()
+    try:
+        body = await request.json() if request.body_exists else None
+    except ValueError:  # json.JSONDecodeError, or a body that is not UTF-8
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", expected)
+    return body
 
 
 # --- security headers ----------------------------------------------------------------------

@@ -1,13 +1,14 @@
-"""Subcommand: stylize. Its defaults are the library's (``render.options.GatysOptions``,
-``render.stylize.DEFAULT_SIZE``), so ``--help`` shows what a painting gets without the flag."""
+"""Subcommand: stylize. Its HQ flags are the fields of ``render.options.GatysOptions``, with
+their types, choices and defaults read from it, so ``--help`` shows what a painting gets."""
 
 from __future__ import annotations
 
 import argparse
 import math
 import sys
-from dataclasses import fields
+import typing
 from pathlib import Path
+from typing import Literal
 
 from kiosk.cli import CommandError
 from kiosk.config import Settings
@@ -15,91 +16,56 @@ from render.options import DEFAULT_HQ, GatysOptions
 from render.progress import StyleProgress
 from render.stylize import DEFAULT_SIZE
 
-# The HQ options the command line sets, by their GatysOptions field names.
-HQ_FLAGS = (
-    "steps",
-    "init",
-    "optimizer",
-    "content_weight",
-    "style_weight",
-    "tv_weight",
-    "style_scale",
-    "pool",
-    "precision",
-)
-assert set(HQ_FLAGS) <= {f.name for f in fields(GatysOptions)}
+# The HQ options the command line sets: GatysOptions field -> help.
+HQ_FLAGS = {
+    "steps": "HQ iterations",
+    "init": "HQ starting image",
+    "optimizer": "HQ optimiser",
+    "content_weight": "α, relative to the photo",
+    "style_weight": "β, relative to the painting: more paint above",
+    "tv_weight": "total-variation smoothing",
+    "style_scale": "painting size relative to the output: bigger brush strokes above 1",
+    "pool": "VGG pooling",
+    "precision": "VGG precision (auto: bf16 where the hardware has it)",
+}
+
+
+class _ShowDefaults(argparse.HelpFormatter):
+    """Each option's help ends with its default, where it has one worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        unsaid = action.default is None or action.default is False
+        if unsaid or action.default == argparse.SUPPRESS or action.required:
+            return action.help
+        return f"{action.help} (default {action.default})"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    defaults = DEFAULT_HQ
     p = sub.add_parser(
         "stylize",
         help="paint a photo in the style of a painting",
         description="Paint CONTENT in the style of STYLE and save it as OUT. STYLE is an image "
         "file or a preset name (starry_night, the_scream, ...); in fast mode also 0..25, a style "
         "of the built-in 26-style network.",
+        formatter_class=_ShowDefaults,
     )
     p.add_argument("content", type=Path, help="the photo")
     p.add_argument("style", help="the painting: image file or preset name")
     p.add_argument("-o", "--output", type=Path, required=True, help="output image (.jpg, .png)")
-    p.add_argument(
-        "--size",
-        type=int,
-        default=DEFAULT_SIZE,
-        help=f"long side in pixels (default {DEFAULT_SIZE})",
-    )
-    p.add_argument("--mode", choices=["hq", "fast"], default="hq", help="default hq")
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=defaults.steps,
-        help=f"HQ iterations (default {defaults.steps})",
-    )
+    p.add_argument("--size", type=int, default=DEFAULT_SIZE, help="long side in pixels")
+    p.add_argument("--mode", choices=["hq", "fast"], default="hq", help="HQ or instant")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours")
-    p.add_argument("--strength", type=float, default=1.0, help="style strength 0..1 (default 1)")
+    p.add_argument("--strength", type=float, default=1.0, help="style strength 0..1")
     p.add_argument("--budget", type=float, help="HQ time limit in seconds: best image so far")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: settings")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: the settings'")
     p.add_argument("--seed", type=int, help="fix the noise (with --init noise)")
-    p.add_argument(
-        "--init", choices=["content", "noise"], default=defaults.init, help="HQ starting image"
-    )
-    p.add_argument(
-        "--optimizer",
-        choices=["lbfgs", "adam"],
-        default=defaults.optimizer,
-        help=f"default {defaults.optimizer}",
-    )
-    p.add_argument(
-        "--content-weight",
-        type=float,
-        default=defaults.content_weight,
-        help=f"α, relative to the photo (default {defaults.content_weight:g})",
-    )
-    p.add_argument(
-        "--style-weight",
-        type=float,
-        default=defaults.style_weight,
-        help=f"β, relative to the painting: more paint above (default {defaults.style_weight:g})",
-    )
-    p.add_argument(
-        "--tv-weight",
-        type=float,
-        default=defaults.tv_weight,
-        help=f"total-variation smoothing (default {defaults.tv_weight:g})",
-    )
-    p.add_argument(
-        "--style-scale",
-        type=float,
-        default=defaults.style_scale,
-        help="painting size relative to the output: bigger brush strokes above 1",
-    )
-    p.add_argument("--pool", choices=["max", "avg"], default=defaults.pool, help="VGG pooling")
-    p.add_argument(
-        "--precision",
-        choices=["auto", "bf16", "fp32"],
-        default=defaults.precision,
-        help="VGG precision (auto: bf16 where the hardware has it)",
-    )
+    hints = typing.get_type_hints(GatysOptions)
+    for name, text in HQ_FLAGS.items():
+        flag, hint, default = f"--{name.replace('_', '-')}", hints[name], getattr(DEFAULT_HQ, name)
+        if typing.get_origin(hint) is Literal:
+            p.add_argument(flag, choices=typing.get_args(hint), default=default, help=text)
+        else:
+            p.add_argument(flag, type=hint, default=default, help=text)
     p.add_argument("--scene", help="cut the people out onto this scene first (`stylebooth scenes`)")
     p.set_defaults(handler=stylize_command)
 

@@ -1,4 +1,8 @@
-"""Typed SQLAlchemy models: every capture, render job, result and export is tracked here."""
+"""Typed SQLAlchemy models: every capture, render job, result, worker and export is tracked here.
+
+The enums are the values stored in the tables (lanes, statuses, result kinds): every module
+that names one uses these, never a bare string.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -48,6 +53,33 @@ class JobStatus(enum.StrEnum):
     cancelled = "cancelled"
 
 
+class Lane(enum.StrEnum):
+    """A job's lane (the ``mode`` column): the instant picture, or the high-quality painting."""
+
+    FAST = "fast"
+    HQ = "hq"
+
+
+class ResultKind(enum.StrEnum):
+    """The images a capture gets, one current row of each (a re-render replaces it)."""
+
+    FAST = "fast"  # the instant painting (JPEG)
+    PREVIEW = "preview"  # the HQ render so far (JPEG)
+    FINAL = "final"  # the HQ painting (JPEG)
+    MASTER = "master"  # the HQ painting, lossless (PNG): print exports start from it
+    COMPOSITE = "composite"  # the guest on their scene (PNG): the HQ render paints it
+    ALPHA = "alpha"  # the people mask of the composite (PNG): print cut lines follow it
+
+
+def _stored_values(enum_type: type[enum.Enum]) -> list[str]:
+    return [member.value for member in enum_type]
+
+
+def _enum_column(enum_type: type[enum.Enum]) -> Enum:
+    """An enum stored as its values in a VARCHAR(16) (the columns were plain strings)."""
+    return Enum(enum_type, native_enum=False, length=16, values_callable=_stored_values)
+
+
 class Capture(Base):
     """One photo a guest took or uploaded, with the choices they made."""
 
@@ -71,7 +103,8 @@ class Capture(Base):
 
 
 class Job(Base):
-    """A render of a capture. Survives restarts: interrupted running jobs are requeued."""
+    """A render of a capture, in one lane. Survives restarts: a running job whose worker
+    stopped beating is requeued (``kiosk.queue.manager.requeue_stale``)."""
 
     __tablename__ = "jobs"
     # The worker's claim query: the oldest queued job of a lane (mode).
@@ -79,7 +112,7 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id", ondelete="CASCADE"))
-    mode: Mapped[str] = mapped_column(String(16), default="hq")  # hq | fast
+    mode: Mapped[Lane] = mapped_column(_enum_column(Lane), default=Lane.HQ)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, native_enum=False, length=16), default=JobStatus.queued, index=True
@@ -87,19 +120,21 @@ class Job(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
     stage: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    worker: Mapped[str | None] = mapped_column(String(128))
+    # The worker running it: the job is requeued when that worker's row goes stale.
+    worker_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workers.id", ondelete="SET NULL"), index=True
+    )
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    started_at: Mapped[datetime | None]
-    heartbeat_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]  # the database's clock
+    finished_at: Mapped[datetime | None]  # the database's clock
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # step -> seconds
 
     capture: Mapped[Capture] = relationship(back_populates="jobs")
 
 
 class Result(Base):
-    """An image made from a capture: the fast picture, a preview, or the final HQ painting."""
+    """An image made from a capture (see ``ResultKind``)."""
 
     __tablename__ = "results"
     # One current image of each kind per capture: a re-render replaces it.
@@ -108,7 +143,7 @@ class Result(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id", ondelete="CASCADE"))
     job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
-    kind: Mapped[str] = mapped_column(String(16))  # fast | preview | final
+    kind: Mapped[ResultKind] = mapped_column(_enum_column(ResultKind))
     path: Mapped[str] = mapped_column(Text)  # relative to the data directory
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
@@ -116,6 +151,27 @@ class Result(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     capture: Mapped[Capture] = relationship(back_populates="results")
+
+
+class Worker(Base):
+    """A render worker process, the one liveness record: the worker beats ``heartbeat_at``
+    with the database's clock (a skewed worker clock cannot make it look dead), so any host
+    on the same database can tell a live worker from a dead one. The id is random per run
+    (two hosts, or two PID namespaces, may share a hostname and a pid)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    host: Mapped[str] = mapped_column(String(255))  # for people: where it runs
+    pid: Mapped[int] = mapped_column(Integer)  # for people: never probed
+    parent: Mapped[str | None] = mapped_column(String(300))  # the supervising server (host:pid)
+    device: Mapped[str | None] = mapped_column(String(16))  # cpu | cuda0 …; None: not ready
+    info: Mapped[dict[str, Any]] = mapped_column(default=dict)  # device_name, bf16, torch
+    busy: Mapped[int] = mapped_column(Integer, default=0)  # jobs in hand at the last beat
+    error: Mapped[str | None] = mapped_column(Text)  # why it could not start or run
+    started_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    heartbeat_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    stopped_at: Mapped[datetime | None]
 
 
 class Export(Base):

@@ -20,14 +20,15 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from db.models import Export, Job, JobStatus, Result, utcnow
-from kiosk import event_settings, jobs, purge
+from kiosk import event_settings, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import SETTINGS
 from kiosk.media import scene_names
+from kiosk.queue import manager
 from kiosk.security import (
     SAFE_METHODS,
     AdminSession,
@@ -170,7 +171,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    moment = jobs.aware(moment)
+    moment = manager.aware(moment)
     return moment.isoformat() if moment else None
 
 
@@ -185,21 +186,18 @@ def job_row(job: Job) -> dict[str, Any]:
         "stage": job.stage,
         "progress": round(job.progress, 4),
         "attempts": job.attempts,
-        "worker": job.worker,
+        "worker": job.worker_id,
         "error": job.error,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
-        "heartbeat_at": _iso(job.heartbeat_at),
         "finished_at": _iso(job.finished_at),
         "timings": job.timings,
     }
 
 
 def list_jobs(session: Session, status: str | None, limit: int) -> list[dict[str, Any]]:
-    query = select(Job).options(selectinload(Job.capture)).order_by(Job.created_at.desc())
-    if status:
-        query = query.where(Job.status == JobStatus(status))
-    return [job_row(job) for job in session.scalars(query.limit(limit))]
+    found = manager.list_jobs(session, JobStatus(status) if status else None, limit)
+    return [job_row(job) for job in found]
 
 
 @routes.get("/api/jobs")
@@ -212,7 +210,7 @@ async def get_jobs(request: web.Request) -> web.Response:
 
 def _change(action: str):  # type: ignore[no-untyped-def]
     def change(session: Session, job_id: str) -> dict[str, Any] | None:
-        job = (jobs.retry if action == "retry" else jobs.cancel)(session, job_id)
+        job = (manager.retry if action == "retry" else manager.cancel)(session, job_id)
         if job is None:
             return None
         session.flush()

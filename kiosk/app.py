@@ -140,7 +140,7 @@ def create_app(
     if start_worker:
         from kiosk.supervisor import SUPERVISOR, Supervisor, worker_process
 
-        app[SUPERVISOR] = Supervisor(settings)
+        app[SUPERVISOR] = Supervisor(settings, app[SESSIONS])
         app.cleanup_ctx.append(worker_process)
 
     async def close_sockets(app: web.Application) -> None:

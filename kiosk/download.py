@@ -14,10 +14,11 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Capture, JobStatus
-from kiosk import event_settings, jobs
+from db.models import Capture, JobStatus, Lane, ResultKind
+from kiosk import event_settings
 from kiosk.dbio import run_db
 from kiosk.keys import SETTINGS
+from kiosk.queue.jobs import ACTIVE
 from kiosk.storage import resolve
 
 routes = web.RouteTableDef()
@@ -65,14 +66,14 @@ def lookup(session: Session, token: str) -> dict[str, Any] | None:
     if capture is None:
         return None
     results = {r.kind: r for r in capture.results}
-    hq = next((j for j in capture.jobs if j.mode == jobs.HQ), None)
-    painting = results.get("final")
-    if painting is None and (hq is None or hq.status not in jobs.ACTIVE):
-        painting = results.get("fast")  # the HQ render failed: the instant picture it is
+    hq = next((j for j in capture.jobs if j.mode == Lane.HQ), None)
+    painting = results.get(ResultKind.FINAL)
+    if painting is None and (hq is None or hq.status not in ACTIVE):
+        painting = results.get(ResultKind.FAST)  # the HQ render failed: the instant picture
     return {
         "painting": painting.path if painting else None,
-        "final": "final" in results,
-        "painting_now": hq is not None and hq.status in jobs.ACTIVE,
+        "final": ResultKind.FINAL in results,
+        "painting_now": hq is not None and hq.status in ACTIVE,
         "failed": hq is not None and hq.status == JobStatus.failed,
     }
 

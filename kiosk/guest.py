@@ -17,15 +17,18 @@ from aiohttp import web
 from sqlalchemy.orm import Session
 
 from db.models import Capture, Job, new_id
-from kiosk import beacon, event_settings, jobs
+from kiosk import event_settings
 from kiosk.dbio import run_db, run_io
 from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
 from kiosk.exports import stored_file
+from kiosk.job_view import Links, describe, painter_alive
 from kiosk.keys import EXPORT_POOL, SETTINGS, UPLOADS
 from kiosk.media import qr_png, scene_names, thumbnail
 from kiosk.network import public_base
 from kiosk.orders import PRODUCT_NAMES, PRODUCTS
+from kiosk.queue import manager
+from kiosk.queue.jobs import job_options
 from kiosk.security import read_json
 from kiosk.storage import (
     MAX_GUEST_PIXELS,
@@ -45,9 +48,9 @@ routes = web.RouteTableDef()
 SOURCES = ("camera", "upload")
 
 
-def links(request: web.Request) -> jobs.Links:
+def links(request: web.Request) -> Links:
     """URLs as the guest API writes them; the phones' base never comes from the request."""
-    return jobs.Links(public_base(request.config_dict[SETTINGS]))
+    return Links(public_base(request.config_dict[SETTINGS]))
 
 
 # --- config and thumbnails ----------------------------------------------------------------
@@ -133,7 +136,7 @@ def _record_capture(session: Session, photo: Path, **capture: Any) -> Job:
     """Insert the capture and its jobs, then give the photo its real name, inside the one
     transaction: if the commit fails, no row points at the file and the caller removes it;
     once the row is visible to the worker, the photo is already in place."""
-    job = jobs.create_capture(session, **capture)
+    job = manager.create_capture(session, **capture)
     session.flush()  # the INSERT has run (constraints, locks) before the photo is named
     os.replace(pending_path(photo), photo)
     return job
@@ -186,7 +189,7 @@ async def create_capture(request: web.Request) -> web.Response:
                     size=size,
                     style=style,
                     scene=None if scene == "own" else scene,
-                    options=jobs.job_options(settings),
+                    options=job_options(settings),
                 ),
             )
         except BaseException:
@@ -205,13 +208,10 @@ async def create_capture(request: web.Request) -> web.Response:
 # --- jobs -------------------------------------------------------------------------------------
 
 
-async def describe(request: web.Request, job_id: str) -> dict[str, Any]:
-    settings = request.config_dict[SETTINGS]
-    # Whether a render worker is alive: a job waiting for none says so (kiosk/jobs.py).
-    alive = await beacon.any_alive(
-        settings.data_dir, settings.stale_after_s, functools.partial(run_io, request)
-    )
-    state = await run_db(request, jobs.describe, job_id, links(request), alive)
+async def job_state(request: web.Request, job_id: str) -> dict[str, Any]:
+    # Whether a render worker is alive: a job waiting for none says so (kiosk/job_view.py).
+    alive = await painter_alive(request)
+    state = await run_db(request, describe, job_id, links(request), alive)
     if state is None:
         raise not_found(f"job {job_id!r}")
     return state
@@ -219,14 +219,14 @@ async def describe(request: web.Request, job_id: str) -> dict[str, Any]:
 
 @routes.get("/api/jobs/{job_id}")
 async def get_job(request: web.Request) -> web.Response:
-    state = await describe(request, request.match_info["job_id"])
+    state = await job_state(request, request.match_info["job_id"])
     return web.json_response(state, headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/api/jobs/{job_id}/images/{kind}.jpg")
 async def job_image(request: web.Request) -> web.FileResponse:
     job_id, kind = request.match_info["job_id"], request.match_info["kind"]
-    path = await run_db(request, jobs.image_for, job_id, kind)
+    path = await run_db(request, manager.image_for, job_id, kind)
     if path is None:
         raise not_found(f"{kind} image of job {job_id!r}")
     return web.FileResponse(
@@ -235,9 +235,9 @@ async def job_image(request: web.Request) -> web.FileResponse:
     )
 
 
-def _download_url(session: Session, job_id: str, link: jobs.Links) -> str | None:
-    job = session.get(Job, job_id)
-    return None if job is None else link.download(job.capture.token)
+def _download_url(session: Session, job_id: str, link: Links) -> str | None:
+    token = manager.capture_token(session, job_id)
+    return None if token is None else link.download(token)
 
 
 @routes.get("/api/jobs/{job_id}/qr.png")

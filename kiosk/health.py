@@ -7,8 +7,9 @@ locked or read-only, the export process dead.
 
 The checks that touch the disk or the database are cheap and cached for ``PROBE_TTL_S``, so a
 monitor polling every second costs the booth one probe every two seconds. The device (type,
-name, bfloat16, torch version) comes from the render workers' beacons: the server process
-never imports torch (importing it on the event loop stalled the server 7.5 s).
+name, bfloat16, torch version) comes from the render workers' rows in the ``workers`` table:
+the server process never imports torch (importing it on the event loop stalled the server
+7.5 s).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from kiosk import __version__, beacon, jobs
+from kiosk import __version__
 from kiosk.config import Settings
 from kiosk.dbio import run_db
 from kiosk.diskspace import low_disk
 from kiosk.keys import EXPORT_POOL, MODELS, SETTINGS
+from kiosk.queue import manager
 from kiosk.supervisor import SUPERVISOR
 
 log = logging.getLogger("stylebooth.server")
@@ -127,10 +129,12 @@ async def healthz(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     models = await asyncio.to_thread(app[MODELS].status)  # hashes files on first call
-    workers = await asyncio.to_thread(
-        beacon.live_workers, settings.data_dir, settings.stale_after_s
-    )
     problems = [f"model missing or damaged: {name}" for name, ok in models.items() if not ok]
+    try:
+        workers = await run_db(request, manager.live_workers, settings.stale_after_s)
+    except Exception as exc:  # a locked database must not turn the health page into an error
+        log.warning("/healthz: the workers could not be read: %s", exc)
+        workers = []
     supervisor = app.get(SUPERVISOR)
     crashing = supervisor.problem() if supervisor is not None else None
     if crashing:
@@ -144,7 +148,7 @@ async def healthz(request: web.Request) -> web.Response:
     if exports:
         problems.append(exports)
     try:
-        queue: dict[str, Any] | None = await run_db(request, jobs.queue_counts)
+        queue: dict[str, Any] | None = await run_db(request, manager.queue_counts)
     except Exception as exc:  # a locked database must not turn the health page into an error
         log.warning("/healthz: the queue could not be read: %s", exc)
         queue = None

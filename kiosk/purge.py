@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from db.models import Capture, Export
-from kiosk.jobs import ACTIVE
+from kiosk.queue.jobs import ACTIVE
 from kiosk.storage import capture_dir, resolve
 
 EXPORTS = Path("exports")  # the booth's print files: exports/<capture_id>/

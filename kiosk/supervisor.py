@@ -6,10 +6,12 @@ after 1 s, then 2, 4, … up to a minute, so a worker that cannot start (its mod
 costs the booth one attempt a minute instead of a busy loop; only a worker that has run
 healthily for a minute (systemd's ``StartLimitIntervalSec=`` idea) earns the short delay back.
 ``/healthz`` shows the supervisor's state: restarts, the last exit code, the error the worker
-reported (its fatal note in ``DATA_DIR/workers``) and when the next try is.
+reported (in its row of the ``workers`` table, under the id the supervisor gave it) and when
+the next try is. Once a worker has exited, its row is removed, so a worker killed outright
+is not counted alive and its running job is requeued at once.
 
 The worker dies with the server: it asks the kernel for SIGTERM when its parent goes
-(``PR_SET_PDEATHSIG``) and checks its parent's pid as well (see ``kiosk.worker``), so a
+(``PR_SET_PDEATHSIG``) and checks its parent's pid as well (see ``kiosk.queue.worker``), so a
 ``kill -9`` of the server never leaves a second worker behind for the next server.
 
 This module is imported by the server: it must stay light (no torch, no OpenCV), so the
@@ -22,7 +24,6 @@ import asyncio
 import logging
 import multiprocessing
 import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -30,10 +31,12 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.orm import Session, sessionmaker
 
-from kiosk import beacon
+from db.models import new_id
 from kiosk.config import Settings
-from kiosk.keys import SETTINGS
+from kiosk.keys import SESSIONS, SETTINGS
+from kiosk.queue import manager
 
 log = logging.getLogger("stylebooth.server")
 
@@ -63,24 +66,27 @@ class RestartPolicy:
         return delay
 
 
-def _worker_entry(settings: Settings, parent_pid: int) -> None:
+def _worker_entry(settings: Settings, parent_pid: int, worker_id: str) -> None:
     """The child process's target (module level: ``spawn`` pickles it by name)."""
-    from kiosk.worker import main
+    from kiosk.queue.worker import main
 
-    main(settings, parent_pid=parent_pid)
-
-
-def worker_id_of(pid: int | None) -> str:
-    return f"{socket.gethostname()}:{pid}"
+    main(settings, parent_pid=parent_pid, worker_id=worker_id)
 
 
 class Supervisor:
     """Starts the render worker, restarts it with backoff, and remembers why it died."""
 
-    def __init__(self, settings: Settings, policy: RestartPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        policy: RestartPolicy | None = None,
+    ) -> None:
         self.settings = settings
+        self.sessions = sessions  # to read (and remove) an exited worker's row
         self.policy = policy or RestartPolicy()
         self.process: BaseProcess | None = None
+        self.worker_id: str | None = None  # the id given to the current worker
         self.started_at = 0.0  # monotonic
         self.restarts = 0
         self.failures = 0  # exits since the worker last ran healthily
@@ -92,8 +98,11 @@ class Supervisor:
     def start(self) -> BaseProcess:
         # Started from the event loop's thread, which lives as long as the server:
         # PR_SET_PDEATHSIG fires when the creating *thread* exits, not only the process.
+        self.worker_id = new_id()
         process = multiprocessing.get_context("spawn").Process(
-            target=_worker_entry, args=(self.settings, os.getpid()), name="stylebooth-worker"
+            target=_worker_entry,
+            args=(self.settings, os.getpid(), self.worker_id),
+            name="stylebooth-worker",
         )
         process.start()
         self.process, self.started_at, self.next_start_at = process, time.monotonic(), None
@@ -113,9 +122,7 @@ class Supervisor:
                 continue
             ran_s = time.monotonic() - self.started_at
             self.last_exit_code = process.exitcode
-            error = await asyncio.to_thread(
-                beacon.take_fatal, self.settings.data_dir, worker_id_of(process.pid)
-            )
+            error = await asyncio.to_thread(self._take_fatal)
             self.last_error = error
             self.failures = 1 if ran_s >= self.policy.healthy_s else self.failures + 1
             delay = self.restart_delay_s = self.policy.delay_after(ran_s)
@@ -131,6 +138,15 @@ class Supervisor:
             await asyncio.sleep(delay)
             self.restarts += 1
             self.start()
+
+    def _take_fatal(self) -> str | None:
+        if self.worker_id is None:
+            return None
+        try:
+            return manager.in_session(self.sessions, manager.take_fatal, self.worker_id)
+        except Exception as exc:  # the database is away: the exit code still tells
+            log.warning("the render worker's error could not be read: %s", exc)
+            return None
 
     async def stop(self) -> None:
         process = self.process
@@ -178,7 +194,7 @@ SUPERVISOR = web.AppKey("supervisor", Supervisor)
 async def worker_process(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: start the worker with the app, stop it (gracefully) with the app.
     ``create_app`` puts the ``Supervisor`` in the app (``/healthz`` reads its state)."""
-    supervisor = app.get(SUPERVISOR) or Supervisor(app[SETTINGS])
+    supervisor = app.get(SUPERVISOR) or Supervisor(app[SETTINGS], app[SESSIONS])
     supervisor.start()
     watcher = asyncio.create_task(supervisor.watch())
     yield

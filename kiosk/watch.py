@@ -21,17 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from kiosk import beacon, jobs
-from kiosk.dbio import run_db, run_io
+from kiosk.dbio import run_db
 from kiosk.errors import ApiError, not_found
+from kiosk.job_view import Links, describe, painter_alive
 from kiosk.keys import SETTINGS, SOCKETS, WATCHERS
 from kiosk.network import public_base
+from kiosk.queue.jobs import FINISHED
 
 log = logging.getLogger("stylebooth.server")
 
@@ -42,8 +42,7 @@ WS_FAST_POLL_S = 0.05  # between reads until then: the first picture is what the
 READ_BUDGET_PER_S = 40.0  # all pollers together read the database at most this often
 BUSY_BACKOFF_S = 0.5  # a locked database is read again after this long (growing to 5 s)
 RETRY_AFTER_S = 5
-PAINTER_CHECK_S = 1.0  # how fresh the "is a render worker alive?" answer must be
-FINISHED = {status.value for status in jobs.FINISHED}
+FINISHED_VALUES = {status.value for status in FINISHED}
 GONE_CODE = 4404  # application close code (4000-4999): the job was deleted while watched
 
 State = dict[str, Any]
@@ -172,7 +171,7 @@ class Watchers:
                     watch.end(GONE_CODE)
                     return
                 watch.publish(state)
-                if state["status"] in FINISHED:
+                if state["status"] in FINISHED_VALUES:
                     watch.end(WSCloseCode.OK)
                     return
                 await asyncio.sleep(self.interval(state))
@@ -199,18 +198,12 @@ class Watchers:
 async def watchers(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx`` of the app (after ``kiosk.dbio.io_pool``): the registry of pollers."""
     settings = app[SETTINGS]
-    links = jobs.Links(public_base(settings))
-    checked_at, painter_alive = float("-inf"), False  # shared by every job's poller
+    links = Links(public_base(settings))
 
     async def read(job_id: str) -> State | None:
-        # The same view as GET /api/jobs/{id}, "no painter is running" included; the beacon
-        # files are read on the I/O pool, at most once a second for all the pollers.
-        nonlocal checked_at, painter_alive
-        if time.monotonic() - checked_at > PAINTER_CHECK_S:
-            data_dir, stale = settings.data_dir, settings.stale_after_s
-            painter_alive = bool(await run_io(app, beacon.live_workers, data_dir, stale))
-            checked_at = time.monotonic()
-        return await run_db(app, jobs.describe, job_id, links, painter_alive)
+        # The same view as GET /api/jobs/{id}, "no painter is running" included (whether a
+        # worker is alive is read at most once a second for all the pollers).
+        return await run_db(app, describe, job_id, links, await painter_alive(app))
 
     registry = Watchers(read, per_job=settings.max_job_sockets, total=settings.max_sockets)
     app[WATCHERS] = registry

@@ -1,5 +1,5 @@
 """``/healthz`` tells the truth without stalling the server: a nearly full disk, a locked or
-read-only database and the device (from the worker's beacon, never by importing torch)."""
+read-only database and the device (from the worker's row, never by importing torch)."""
 
 from __future__ import annotations
 
@@ -79,19 +79,23 @@ def test_a_read_only_database_is_reported(settings) -> None:
 
 def test_healthz_never_imports_torch_and_reports_the_workers_device(settings) -> None:
     """The server process after serving /healthz: no torch, OpenCV or onnxruntime loaded; the
-    device comes from the worker's beacon."""
+    device comes from the worker's row in the workers table."""
     upgrade(settings.db_url)
     script = f"""
-import asyncio, json, os, socket, sys
+import asyncio, json, os, sys
 from aiohttp.test_utils import TestClient, TestServer
-from kiosk import beacon
+from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
 from kiosk.config import load_settings
+from kiosk.queue import manager
 
 settings = load_settings(env={{}}, data_dir={str(settings.data_dir)!r},
                          model_dir={str(settings.models)!r})
-beacon.beat(settings.data_dir, f"{{socket.gethostname()}}:{{os.getpid()}}", device="cpu", busy=0,
-            info={{"device_name": "cpu", "bf16": False, "torch": "9.9.9-from-the-beacon"}})
+engine = make_engine(settings.db_url)
+manager.in_session(make_sessionmaker(engine), manager.register_worker, "a" * 32, host="booth",
+                   pid=os.getpid(), parent=None, device="cpu",
+                   info={{"device_name": "cpu", "bf16": False, "torch": "9.9.9-from-the-row"}})
+engine.dispose()
 
 async def main():
     async with TestClient(TestServer(create_app(settings))) as client:
@@ -110,7 +114,7 @@ asyncio.run(main())
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["heavy"] == [], f"the server imported {found['heavy']}"
     body = found["health"]
-    assert body["device"] == "cpu" and body["torch"] == "9.9.9-from-the-beacon"
+    assert body["device"] == "cpu" and body["torch"] == "9.9.9-from-the-row"
     assert body["bf16"] is False and body["device_name"] == "cpu"
     assert len(body["workers"]) == 1
 

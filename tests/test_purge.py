@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from db.migrate import upgrade
-from db.models import new_id
+from db.models import JobStatus, new_id
 from db.session import make_engine, make_sessionmaker
-from kiosk import jobs, purge
+from kiosk import purge
 from kiosk.purge import ORPHAN_AFTER_S
+from kiosk.queue import manager
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def add_capture(sessions, data_dir: Path, *, finished: bool, age_s: float) -> st
     folder_with_photo(data_dir, "captures", capture_id, age_s)
     folder_with_photo(data_dir, "exports", capture_id, age_s)
     with sessions.begin() as session:
-        job = jobs.create_capture(
+        job = manager.create_capture(
             session,
             capture_id=capture_id,
             source="camera",
@@ -52,7 +53,7 @@ def add_capture(sessions, data_dir: Path, *, finished: bool, age_s: float) -> st
         )
         if finished:
             for each in job.capture.jobs:
-                each.status = jobs.JobStatus.done
+                each.status = JobStatus.done
     return capture_id
 
 

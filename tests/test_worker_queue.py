@@ -1,20 +1,28 @@
-"""The job queue in a real SQLite file: exclusive claims, lane order, recovery of dead jobs."""
+"""The job queue in a real SQLite file: exclusive claims, lane order, the workers table as the
+one liveness record (database-time heartbeats), recovery of a stale worker's jobs, and writes
+guarded by the worker's id."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import asyncio
+import functools
+import os
 import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
+import kiosk.queue.manager
 from db.migrate import upgrade
-from db.models import Job, JobStatus, new_id, utcnow
+from db.models import Job, JobStatus, Lane, ResultKind, Worker, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
-from kiosk import jobs
-from kiosk.worker import DeviceLock
+from kiosk import job_view
+from kiosk.app import create_app
+from kiosk.queue import manager
+from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, job_options
+from kiosk.queue.worker import DeviceLock
+from kiosk.queue.worker import Worker as RenderWorker
 
 
 @pytest.fixture
@@ -25,137 +33,260 @@ def sessions(settings):
     engine.dispose()
 
 
-def add_capture(sessions, settings) -> Job:
+@pytest.fixture
+def db(sessions):
+    """``db(manager.fn, *args)``: one transaction, as the worker runs the manager."""
+    return functools.partial(manager.in_session, sessions)
+
+
+def register(db, *, device: str | None = "cpu", parent: str | None = None, **info) -> str:
+    """A worker's row, as a ready worker writes it; its random id."""
+    worker_id = new_id()
+    db(manager.register_worker, worker_id, host="booth", pid=os.getpid(), parent=parent,
+       device=device, info=info)  # fmt: skip
+    return worker_id
+
+
+def add_capture(db, settings) -> Job:
     """A capture with its fast and HQ jobs (the photo file is not needed by the queue)."""
-    with sessions.begin() as session:
-        return jobs.create_capture(
-            session,
+    return db(
+        functools.partial(
+            manager.create_capture,
             capture_id=new_id(),
             source="upload",
             photo_path="captures/x/photo.jpg",
             size=(640, 480),
             style="starry_night",
             scene=None,
-            options=jobs.job_options(settings),
+            options=job_options(settings),
         )
+    )
+
+
+def claim_id(db, lane: Lane, worker_id: str) -> str | None:
+    job = db(manager.claim, lane, worker_id)
+    return None if job is None else job.id
 
 
 def fast_job_of(sessions, hq: Job) -> str:
     with sessions.begin() as session:
         return session.scalar(
-            select(Job.id).where(Job.capture_id == hq.capture_id, Job.mode == jobs.FAST)
+            select(Job.id).where(Job.capture_id == hq.capture_id, Job.mode == Lane.FAST)
         )
 
 
-def test_hq_job_waits_for_its_fast_job(sessions, settings) -> None:
-    hq = add_capture(sessions, settings)
-    assert jobs.claim(sessions, jobs.HQ, "a:1") is None  # the composite is not there yet
-    fast_id = jobs.claim(sessions, jobs.FAST, "a:1")
-    assert fast_id == fast_job_of(sessions, hq)
-    assert jobs.claim(sessions, jobs.HQ, "a:1") is None  # still running
-    jobs.finish(sessions, fast_id, JobStatus.done, timings={"fast": 0.1})
-    assert jobs.claim(sessions, jobs.HQ, "a:1") == hq.id
-    assert jobs.claim(sessions, jobs.HQ, "a:1") is None
-
-
-def test_fast_lane_takes_a_new_guest_while_an_hq_render_runs(sessions, settings) -> None:
-    first, second = add_capture(sessions, settings), add_capture(sessions, settings)
-    jobs.finish(sessions, jobs.claim(sessions, jobs.FAST, "w:1"), JobStatus.done)
-    assert jobs.claim(sessions, jobs.HQ, "w:1") == first.id
-    # The second guest's fast job is claimable while the first HQ job runs.
-    assert jobs.claim(sessions, jobs.FAST, "w:1") == fast_job_of(sessions, second)
+def silence(sessions, worker_id: str, seconds: float = 60) -> None:
+    """As if the worker had not beaten for ``seconds`` (killed, frozen, cut off)."""
     with sessions.begin() as session:
-        state = jobs.describe(session, second.id, jobs.Links("http://booth"))
+        session.execute(
+            update(Worker)
+            .where(Worker.id == worker_id)
+            .values(heartbeat_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+def test_hq_job_waits_for_its_fast_job(db, sessions, settings) -> None:
+    worker = register(db)
+    hq = add_capture(db, settings)
+    assert claim_id(db, Lane.HQ, worker) is None  # the composite is not there yet
+    fast = db(manager.claim, Lane.FAST, worker)
+    assert fast.id == fast_job_of(sessions, hq) and fast.lane == Lane.FAST
+    assert fast.options == JobOptions.from_settings(settings) and fast.attempts == 1
+    assert fast.capture.style == "starry_night" and fast.capture.scene is None
+    assert claim_id(db, Lane.HQ, worker) is None  # still running
+    assert db(manager.finish, fast.id, worker, JobStatus.done, timings={"fast": 0.1})
+    assert claim_id(db, Lane.HQ, worker) == hq.id
+    assert claim_id(db, Lane.HQ, worker) is None
+
+
+def test_fast_lane_takes_a_new_guest_while_an_hq_render_runs(db, sessions, settings) -> None:
+    worker = register(db)
+    first, second = add_capture(db, settings), add_capture(db, settings)
+    db(manager.finish, claim_id(db, Lane.FAST, worker), worker, JobStatus.done)
+    assert claim_id(db, Lane.HQ, worker) == first.id
+    # The second guest's fast job is claimable while the first HQ job runs.
+    assert claim_id(db, Lane.FAST, worker) == fast_job_of(sessions, second)
+    state = db(job_view.describe, second.id, job_view.Links("http://booth"))
     assert state["status"] == "queued" and state["queue_position"] == 1
+    assert state["mode"] == "hq" and state["stage"] == "queued"
 
 
-def test_concurrent_claims_never_share_a_job(sessions, settings) -> None:
+def test_concurrent_claims_never_share_a_job(db, sessions, settings) -> None:
     for _ in range(30):
-        add_capture(sessions, settings)
+        add_capture(db, settings)
     claimed: list[str] = []
     lock = threading.Lock()
 
-    def claimer(name: str) -> None:
-        while (job_id := jobs.claim(sessions, jobs.FAST, name)) is not None:
+    def claimer(worker_id: str) -> None:
+        while (job_id := claim_id(db, Lane.FAST, worker_id)) is not None:
             with lock:
                 claimed.append(job_id)
 
-    threads = [threading.Thread(target=claimer, args=(f"w:{i}",)) for i in range(4)]
+    threads = [threading.Thread(target=claimer, args=(register(db),)) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert len(claimed) == 30 and len(set(claimed)) == 30
     with sessions.begin() as session:
-        attempts = session.scalars(select(Job.attempts).where(Job.mode == jobs.FAST)).all()
+        attempts = session.scalars(select(Job.attempts).where(Job.mode == Lane.FAST)).all()
     assert attempts == [1] * 30
 
 
-def run_and_get_dead_pid() -> int:
-    done = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(done.stdout)
+def test_a_stale_workers_jobs_are_requeued_then_failed_after_three_attempts(
+    db, sessions, settings
+) -> None:
+    hq = add_capture(db, settings)
+    elsewhere = register(db)  # another machine on the same database
+    fast_id = claim_id(db, Lane.FAST, elsewhere)
+    # Its worker beats: left alone, however long the job runs.
+    assert db(manager.requeue_stale, 30) == []
+    silence(sessions, elsewhere)
+    assert db(manager.beat, elsewhere, 1)  # it beat after all
+    assert db(manager.requeue_stale, 30) == []
 
-
-def test_interrupted_jobs_are_requeued_then_failed_after_three_attempts(sessions, settings):
-    hq = add_capture(sessions, settings)
-    fast_id = jobs.claim(sessions, jobs.FAST, "elsewhere:42")
-    # A fresh heartbeat from another machine: left alone.
-    assert jobs.requeue_interrupted(sessions, stale_after=30) == []
-
-    # Silent for a minute: requeued, unless the caller has it in hand or its worker beats.
-    def silence() -> None:
-        with sessions.begin() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == fast_id)
-                .values(heartbeat_at=utcnow() - timedelta(seconds=60))
-            )
-
-    silence()
-    in_hand = frozenset({fast_id})
-    assert jobs.requeue_interrupted(sessions, stale_after=30, working_on=in_hand) == []
-    jobs.heartbeat(sessions, "elsewhere:42", [fast_id])
-    assert jobs.requeue_interrupted(sessions, stale_after=30) == []
-    silence()
-    jobs.heartbeat(sessions, "elsewhere:42", [])  # its worker lost track of it: no beat
-    assert jobs.requeue_interrupted(sessions, stale_after=30) == [fast_id]
-    # A worker on this machine whose process is gone: requeued at once, heartbeat or not.
-    dead = f"{jobs.this_worker_id().rpartition(':')[0]}:{run_and_get_dead_pid()}"
-    assert jobs.claim(sessions, jobs.FAST, dead) == fast_id
-    assert jobs.requeue_interrupted(sessions, stale_after=30) == [fast_id]
-    # The third interruption fails the job with a message instead of looping forever.
-    assert jobs.claim(sessions, jobs.FAST, dead) == fast_id
-    assert jobs.requeue_interrupted(sessions, stale_after=30) == [fast_id]
+    # Silent for a minute: requeued.
+    silence(sessions, elsewhere)
+    assert db(manager.requeue_stale, 30) == [fast_id]
+    # A supervised worker that exited (its supervisor removed its row): requeued at once.
+    second = register(db)
+    assert claim_id(db, Lane.FAST, second) == fast_id
+    assert db(manager.take_fatal, second) is None
+    assert db(manager.requeue_stale, 30) == [fast_id]
+    # The third interruption (a worker that failed: stopped row) fails the job with a message
+    # instead of looping forever.
+    third = register(db)
+    assert claim_id(db, Lane.FAST, third) == fast_id
+    db(manager.record_fatal, third, host="booth", pid=1, parent=None, error="out of memory")
+    assert db(manager.requeue_stale, 30) == [fast_id]
     with sessions.begin() as session:
         job = session.get(Job, fast_id)
-        assert job.status == JobStatus.failed and job.attempts == 3
-        assert "interrupted 3 times" in job.error
+        assert job.status == JobStatus.failed and job.attempts == MAX_ATTEMPTS
+        assert "interrupted 3 times" in job.error and job.worker_id is None
     # The HQ job now runs (it makes its own composite).
-    assert jobs.claim(sessions, jobs.HQ, "w:1") == hq.id
+    assert claim_id(db, Lane.HQ, register(db)) == hq.id
 
 
-def test_a_stopping_worker_releases_its_job_without_counting_an_attempt(sessions, settings):
-    add_capture(sessions, settings)
-    fast_id = jobs.claim(sessions, jobs.FAST, "w:1")
-    jobs.release(sessions, fast_id)
+def test_a_requeued_workers_late_writes_leave_the_new_owners_job_alone(
+    db, sessions, settings
+) -> None:
+    """A worker given up on (frozen, cut off) that comes back must not overwrite the job now
+    in another worker's hands: every write is guarded by the worker's id."""
+    add_capture(db, settings)
+    late, owner = register(db), register(db)
+    job_id = claim_id(db, Lane.FAST, late)
+    silence(sessions, late)
+    assert db(manager.requeue_stale, 30) == [job_id]
+    assert claim_id(db, Lane.FAST, owner) == job_id
+    assert db(manager.report, job_id, owner, stage="painting", progress=0.5)
+
+    assert not db(manager.report, job_id, late, stage="cutout", progress=0.9)
+    assert not db(manager.is_running, job_id, late)
+    assert not db(manager.save_result, job_id=job_id, worker_id=late, capture_id="x",
+                  kind=ResultKind.FAST, path="x.jpg", size=(1, 1), sha256="0" * 64)  # fmt: skip
+    assert not db(manager.finish, job_id, late, JobStatus.failed, error="too late")
+    assert not db(manager.release, job_id, late)
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        assert job.status == JobStatus.running and job.worker_id == owner
+        assert job.stage == "painting" and job.progress == 0.5 and job.error is None
+    assert db(manager.result_paths, job.capture_id, tuple(ResultKind)) == {}
+    assert db(manager.finish, job_id, owner, JobStatus.done)
+
+
+def test_liveness_uses_the_database_clock_never_the_workers(
+    db, sessions, settings, monkeypatch
+) -> None:
+    """A worker whose clock is an hour wrong still counts as alive and keeps its job: every
+    heartbeat and every comparison is the database's own time."""
+    skewed = utcnow() - timedelta(hours=1)
+    monkeypatch.setattr(kiosk.queue.manager, "utcnow", lambda: skewed)
+    add_capture(db, settings)
+    worker = register(db)
+    job_id = claim_id(db, Lane.FAST, worker)
+    assert db(manager.beat, worker, 1)
+    assert db(manager.requeue_stale, 30) == []
+    [seen] = db(manager.live_workers, 30)
+    assert seen["worker"] == worker and 0 <= seen["seen_s"] < 5
+    with sessions.begin() as session:
+        beat_at = manager.aware(session.get(Worker, worker).heartbeat_at)
+        assert abs((manager.db_now(session) - beat_at).total_seconds()) < 5
+    assert db(manager.is_running, job_id, worker)
+
+
+def test_live_workers_are_ready_fresh_and_running(db, sessions) -> None:
+    """What /healthz counts: a ready worker that beat lately; not one still loading, one
+    silent, one that stopped, or one that could not start."""
+    info = {"device_name": "NVIDIA H200", "bf16": True, "torch": "2.5.1"}
+    alive = register(db, device="cuda0", parent="booth:1234", **info)
+    register(db, device=None)  # loading its models
+    silent = register(db)
+    silence(sessions, silent)
+    stopped = register(db)
+    db(manager.stop_worker, stopped)
+    failed = new_id()
+    db(manager.record_fatal, failed, host="booth", pid=7, parent=None, error="model missing")
+    assert db(manager.beat, alive, 2)
+
+    [seen] = db(manager.live_workers, 30)
+    assert seen["worker"] == alive and seen["device"] == "cuda0" and seen["busy"] == 2
+    assert {key: seen[key] for key in info} == info and seen["parent"] == "booth:1234"
+    assert seen["pid"] == os.getpid() and 0 <= seen["seen_s"] < 5
+    assert len(db(manager.live_workers, 120)) == 2  # the silent one, within a longer window
+    assert db(manager.any_worker_alive, 30)
+    # The fatal error is read once, by the supervisor.
+    assert db(manager.take_fatal, failed) == "model missing"
+    assert db(manager.take_fatal, failed) is None
+    # A row gone (pruned, or taken) registers again on the next beat.
+    assert not db(manager.beat, stopped, 0)
+    # Old rows are forgotten.
+    silence(sessions, silent, seconds=2 * 24 * 3600)
+    db(manager.prune_workers, 24 * 3600)
+    with sessions.begin() as session:
+        assert session.get(Worker, silent) is None and session.get(Worker, alive) is not None
+
+
+def test_worker_ids_are_random_per_run(settings) -> None:
+    """Two workers with the same hostname and pid (another PID namespace, a restart) never
+    share an id."""
+    first, second = RenderWorker(settings), RenderWorker(settings)
+    try:
+        assert first.worker_id != second.worker_id and len(first.worker_id) == 32
+    finally:
+        first.engine.dispose()
+        second.engine.dispose()
+
+
+async def test_painter_alive_reads_the_database_at_most_once_a_second(
+    aiohttp_client, settings, db
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    app = client.server.app
+    assert await job_view.painter_alive(app) is False
+    register(db)
+    assert await job_view.painter_alive(app) is False  # cached
+    await asyncio.sleep(job_view.LIVE_CACHE_S + 0.1)
+    assert await job_view.painter_alive(app) is True
+
+
+def test_a_stopping_worker_releases_its_job_without_counting_an_attempt(db, sessions, settings):
+    add_capture(db, settings)
+    worker = register(db)
+    fast_id = claim_id(db, Lane.FAST, worker)
+    assert db(manager.release, fast_id, worker)
     with sessions.begin() as session:
         job = session.get(Job, fast_id)
-        assert job.status == JobStatus.queued and job.attempts == 0 and job.worker is None
+        assert job.status == JobStatus.queued and job.attempts == 0 and job.worker_id is None
 
 
-def test_retry_and_cancel(sessions, settings) -> None:
-    hq = add_capture(sessions, settings)
+def test_retry_and_cancel(db, sessions, settings) -> None:
+    hq = add_capture(db, settings)
     with sessions.begin() as session:
         with pytest.raises(ValueError, match="already queued"):
-            jobs.retry(session, hq.id)
-        assert jobs.cancel(session, hq.id).status == JobStatus.cancelled
-        assert jobs.retry(session, hq.id).status == JobStatus.queued
-        assert jobs.retry(session, "nope") is None
+            manager.retry(session, hq.id)
+        assert manager.cancel(session, hq.id).status == JobStatus.cancelled
+        assert manager.retry(session, hq.id).status == JobStatus.queued
+        assert manager.retry(session, "nope") is None
 
 
 def test_one_hq_render_per_device_across_workers(settings) -> None:

@@ -1,0 +1,13 @@
+"""The render queue, kept in the database so it survives restarts of server and worker.
+
+Laid out the way procrastinate is:
+
+* ``jobs``: the data (a claimed job, its options, the lane and status sets), no queries;
+* ``manager``: every query on jobs, results and workers; callers run its functions in a
+  transaction (the server through ``kiosk.dbio.run_db``, the worker through ``in_session``);
+* ``worker``: the worker process (lanes, heartbeat, recovery, signals), calling only the
+  manager;
+* ``tasks``: the two job bodies, fast and HQ, each given a ``JobContext``.
+
+The guest's JSON view of a job is ``kiosk.job_view``, beside the routes that serve it.
+"""

@@ -1,0 +1,534 @@
+"""Every query on jobs, results and workers: the one place the queue's SQL lives.
+
+Each function takes the caller's session and runs in the caller's transaction: the server
+calls them through ``kiosk.dbio.run_db`` (its I/O pool, a locked database answered 503), the
+worker through ``in_session``.
+
+Claims are compare-and-set UPDATEs, so two workers (on one host or several) never run the
+same job. A running job names its worker (``jobs.worker_id``); every later write of the
+worker (progress, results, the end) is guarded by that id, so a worker that was given up on
+and comes back late cannot overwrite the job's new owner. Liveness is the ``workers`` table
+alone: a worker beats its row with the database's clock, and a running job whose worker's
+row is stale, stopped or gone is requeued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
+
+from db.models import Capture, Job, JobStatus, Lane, Result, ResultKind, Worker, utcnow
+from kiosk.queue.jobs import (
+    ACTIVE,
+    MAX_ATTEMPTS,
+    CaptureData,
+    ClaimedJob,
+    JobOptions,
+    JobState,
+)
+
+T = TypeVar("T")
+
+CLAIM_TRIES = 5  # another worker may win the race for a candidate: try the next one
+GUEST_IMAGES = (ResultKind.FAST, ResultKind.PREVIEW, ResultKind.FINAL)  # served by the API
+
+
+def in_session(
+    sessions: sessionmaker[Session], fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """Run ``fn(session, *args, **kwargs)`` in one transaction."""
+    with sessions.begin() as session:
+        return fn(session, *args, **kwargs)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; every stored time is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def db_now(session: Session) -> datetime:
+    """The database's clock: liveness compares it with heartbeats it wrote itself, so no
+    machine's clock is ever compared with another's."""
+    now = aware(session.scalar(select(func.now())))
+    assert now is not None
+    return now
+
+
+# --- creating -------------------------------------------------------------------------------
+
+
+def create_capture(
+    session: Session,
+    *,
+    capture_id: str,
+    source: str,
+    photo_path: str,
+    size: tuple[int, int],
+    style: str,
+    scene: str | None,
+    options: dict[str, Any],
+) -> Job:
+    """A capture with its fast and HQ jobs; returns the HQ job (the guest's job)."""
+    capture = Capture(
+        id=capture_id,
+        source=source,
+        photo_path=photo_path,
+        width=size[0],
+        height=size[1],
+        style=style,
+        scene=scene,
+    )
+    now = utcnow()
+    fast = Job(capture=capture, mode=Lane.FAST, options=options, created_at=now)
+    hq = Job(
+        capture=capture, mode=Lane.HQ, options=options, created_at=now + timedelta(microseconds=1)
+    )
+    session.add_all([capture, fast, hq])
+    session.flush()
+    return hq
+
+
+# --- the worker's side: claim, report, finish -------------------------------------------------
+
+
+def _claimable(lane: Lane, tried: list[str]):  # type: ignore[no-untyped-def]
+    """The oldest queued job of the lane; an HQ job only once its capture's fast job is over
+    (it reuses the composite)."""
+    query = select(Job.id).where(Job.status == JobStatus.queued, Job.mode == lane)
+    if tried:
+        query = query.where(Job.id.not_in(tried))
+    if lane == Lane.HQ:
+        fast = aliased(Job)
+        pending_fast = exists().where(
+            and_(fast.capture_id == Job.capture_id, fast.mode == Lane.FAST, fast.status.in_(ACTIVE))
+        )
+        query = query.where(~pending_fast)
+    return query.order_by(Job.created_at).limit(1)
+
+
+def claim(session: Session, lane: Lane, worker_id: str) -> ClaimedJob | None:
+    """Atomically take the oldest claimable job of a lane for ``worker_id``; None when there
+    is none."""
+    tried: list[str] = []
+    for _ in range(CLAIM_TRIES):
+        job_id = session.scalar(_claimable(lane, tried))
+        if job_id is None:
+            return None
+        taken = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.queued)
+            .values(
+                status=JobStatus.running,
+                worker_id=worker_id,
+                started_at=func.now(),
+                attempts=Job.attempts + 1,
+                error=None,
+            )
+        )
+        if taken.rowcount == 1:
+            return _claimed(session, job_id)
+        tried.append(job_id)
+    return None
+
+
+def _claimed(session: Session, job_id: str) -> ClaimedJob:
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    capture = job.capture
+    return ClaimedJob(
+        id=job.id,
+        lane=Lane(job.mode),
+        attempts=job.attempts,
+        options=JobOptions.from_json(job.options),
+        capture=CaptureData(
+            id=capture.id,
+            photo_path=capture.photo_path,
+            style=capture.style,
+            scene=capture.scene,
+            person_found=capture.person_found,
+        ),
+    )
+
+
+def _owned(job_id: str, worker_id: str):  # type: ignore[no-untyped-def]
+    """The job, while it is running in this worker's hands."""
+    return and_(Job.id == job_id, Job.status == JobStatus.running, Job.worker_id == worker_id)
+
+
+def report(
+    session: Session,
+    job_id: str,
+    worker_id: str,
+    *,
+    stage: str | None = None,
+    progress: float | None = None,
+) -> bool:
+    """Record a job's stage and progress (0..1); False when the job is no longer this
+    worker's (cancelled, or requeued and taken by another)."""
+    values: dict[str, Any] = {}
+    if stage is not None:
+        values["stage"] = stage
+    if progress is not None:
+        values["progress"] = min(1.0, max(0.0, progress))
+    if not values:
+        return is_running(session, job_id, worker_id)
+    changed = session.execute(update(Job).where(_owned(job_id, worker_id)).values(**values))
+    return changed.rowcount == 1
+
+
+def is_running(session: Session, job_id: str, worker_id: str) -> bool:
+    """Whether the job is still running in this worker's hands."""
+    return session.scalar(select(exists().where(_owned(job_id, worker_id)))) is True
+
+
+def finish(
+    session: Session,
+    job_id: str,
+    worker_id: str,
+    status: JobStatus,
+    *,
+    error: str | None = None,
+    timings: dict[str, float] | None = None,
+) -> bool:
+    """Close a running job of this worker (a job cancelled or taken over meanwhile is left
+    as it is); False when it was not this worker's any more."""
+    values: dict[str, Any] = {"status": status, "error": error, "finished_at": func.now()}
+    if status == JobStatus.done:
+        values.update(progress=1.0, stage="done")
+    if timings is not None:
+        values["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    changed = session.execute(update(Job).where(_owned(job_id, worker_id)).values(**values))
+    return changed.rowcount == 1
+
+
+def release(session: Session, job_id: str, worker_id: str) -> bool:
+    """Put a job back in the queue because its worker is stopping (not the job's fault: the
+    attempt is not counted)."""
+    changed = session.execute(
+        update(Job)
+        .where(_owned(job_id, worker_id))
+        .values(
+            status=JobStatus.queued,
+            worker_id=None,
+            stage="interrupted",
+            attempts=func.max(Job.attempts - 1, 0),
+        )
+    )
+    return changed.rowcount == 1
+
+
+def save_result(
+    session: Session,
+    *,
+    job_id: str,
+    worker_id: str,
+    capture_id: str,
+    kind: ResultKind,
+    path: str,
+    size: tuple[int, int],
+    sha256: str,
+) -> bool:
+    """Record an image of the capture, replacing the previous one of that kind, while the
+    job is this worker's; False (nothing recorded) when it is not any more."""
+    if not is_running(session, job_id, worker_id):
+        return False
+    result = session.scalar(
+        select(Result).where(Result.capture_id == capture_id, Result.kind == kind)
+    )
+    if result is None:
+        result = Result(capture_id=capture_id, kind=kind)
+        session.add(result)
+    result.job_id = job_id
+    result.path = path
+    result.width, result.height = size
+    result.sha256 = sha256
+    result.created_at = utcnow()
+    session.flush()
+    return True
+
+
+def set_person_found(session: Session, capture_id: str, found: bool) -> None:
+    session.execute(update(Capture).where(Capture.id == capture_id).values(person_found=found))
+
+
+def result_paths(
+    session: Session, capture_id: str, kinds: tuple[ResultKind, ...]
+) -> dict[ResultKind, str]:
+    """The stored paths of a capture's images of these kinds (those that exist)."""
+    rows = session.execute(
+        select(Result.kind, Result.path).where(
+            Result.capture_id == capture_id, Result.kind.in_(kinds)
+        )
+    )
+    return {ResultKind(kind): path for kind, path in rows}
+
+
+# --- workers: the one liveness record ---------------------------------------------------------
+
+
+def register_worker(
+    session: Session,
+    worker_id: str,
+    *,
+    host: str,
+    pid: int,
+    parent: str | None,
+    device: str | None,
+    info: dict[str, Any],
+) -> None:
+    """Say a worker is alive (now, by the database's clock), or say so again."""
+    worker = session.get(Worker, worker_id)
+    if worker is None:
+        worker = Worker(id=worker_id)
+        session.add(worker)
+    worker.host, worker.pid, worker.parent = host, pid, parent
+    worker.device, worker.info = device, info
+    worker.heartbeat_at = func.now()  # type: ignore[assignment]
+    worker.stopped_at = None
+    session.flush()
+
+
+def beat(session: Session, worker_id: str, busy: int) -> bool:
+    """Keep a worker's row fresh; False when the row is gone (given up on and pruned: the
+    worker registers again)."""
+    changed = session.execute(
+        update(Worker)
+        .where(Worker.id == worker_id, Worker.stopped_at.is_(None))
+        .values(heartbeat_at=func.now(), busy=busy)
+    )
+    return changed.rowcount == 1
+
+
+def stop_worker(session: Session, worker_id: str) -> None:
+    """A worker that stopped cleanly removes its row (its jobs are released already)."""
+    session.execute(delete(Worker).where(Worker.id == worker_id))
+
+
+def record_fatal(
+    session: Session, worker_id: str, *, host: str, pid: int, parent: str | None, error: str
+) -> None:
+    """Leave the reason a worker could not start or run, for its supervisor."""
+    worker = session.get(Worker, worker_id)
+    if worker is None:
+        worker = Worker(id=worker_id, host=host, pid=pid, parent=parent, info={})
+        session.add(worker)
+    worker.error = error
+    worker.stopped_at = func.now()  # type: ignore[assignment]
+    session.flush()
+
+
+def take_fatal(session: Session, worker_id: str) -> str | None:
+    """After a worker process exited: its fatal error, if it left one, and its row removed
+    (so its running jobs, if it was killed, are requeued at once)."""
+    error = session.scalar(select(Worker.error).where(Worker.id == worker_id))
+    session.execute(delete(Worker).where(Worker.id == worker_id))
+    return error
+
+
+def _alive(heartbeat_at: datetime | None, stopped_at: datetime | None, cutoff: datetime) -> bool:
+    beat_at = aware(heartbeat_at)
+    return stopped_at is None and beat_at is not None and beat_at >= cutoff
+
+
+def live_workers(session: Session, stale_after: float) -> list[dict[str, Any]]:
+    """The ready workers that beat within ``stale_after`` seconds, as ``/healthz`` shows them
+    (``seen_s``: seconds since the last beat)."""
+    now = db_now(session)
+    cutoff = now - timedelta(seconds=stale_after)
+    rows = session.scalars(
+        select(Worker).where(Worker.device.is_not(None)).order_by(Worker.started_at, Worker.id)
+    )
+    return [
+        {
+            **worker.info,
+            "worker": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "parent": worker.parent,
+            "device": worker.device,
+            "busy": worker.busy,
+            "seen_s": round((now - aware(worker.heartbeat_at)).total_seconds(), 1),  # type: ignore[operator]
+        }
+        for worker in rows
+        if _alive(worker.heartbeat_at, worker.stopped_at, cutoff)
+    ]
+
+
+def any_worker_alive(session: Session, stale_after: float) -> bool:
+    return bool(live_workers(session, stale_after))
+
+
+def requeue_stale(session: Session, stale_after: float) -> list[str]:
+    """Requeue running jobs whose worker stopped beating, stopped, or has no row.
+
+    A job interrupted ``MAX_ATTEMPTS`` times is failed with a message instead. Returns the
+    ids of the jobs it touched.
+    """
+    cutoff = db_now(session) - timedelta(seconds=stale_after)
+    running = session.execute(
+        select(Job.id, Job.worker_id, Job.attempts, Worker.heartbeat_at, Worker.stopped_at)
+        .outerjoin(Worker, Worker.id == Job.worker_id)
+        .where(Job.status == JobStatus.running)
+    ).all()
+    touched = []
+    for job_id, worker_id, attempts, heartbeat_at, stopped_at in running:
+        if worker_id is not None and _alive(heartbeat_at, stopped_at, cutoff):
+            continue
+        if attempts >= MAX_ATTEMPTS:
+            values: dict[str, Any] = {
+                "status": JobStatus.failed,
+                "finished_at": func.now(),
+                "error": f"the render was interrupted {attempts} times (its worker stopped); "
+                "an operator can retry it",
+            }
+        else:
+            values = {"status": JobStatus.queued, "stage": "interrupted"}
+        # Compare-and-set: untouched if the job moved on since we looked.
+        owner = Job.worker_id == worker_id if worker_id is not None else Job.worker_id.is_(None)
+        changed = session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id, Job.status == JobStatus.running, owner, Job.attempts == attempts
+            )
+            .values(worker_id=None, **values)
+        )
+        if changed.rowcount == 1:
+            touched.append(job_id)
+    return touched
+
+
+def prune_workers(session: Session, keep_s: float) -> None:
+    """Forget the rows of workers silent for ``keep_s`` (killed long ago, or a fatal error
+    nobody read)."""
+    cutoff = db_now(session) - timedelta(seconds=keep_s)
+    for worker in session.scalars(select(Worker)):
+        if (aware(worker.heartbeat_at) or cutoff) <= cutoff:
+            session.delete(worker)
+
+
+# --- the server's side: views and operator actions ---------------------------------------------
+
+
+def _queue_position(session: Session, job: Job) -> int:
+    """How many HQ renders are ahead of this one (0: running or next)."""
+    if job.status != JobStatus.queued or job.mode != Lane.HQ:
+        return 0
+    return session.scalar(
+        select(func.count())
+        .select_from(Job)
+        .where(
+            Job.mode == Lane.HQ,
+            Job.id != job.id,
+            (Job.status == JobStatus.running)
+            | ((Job.status == JobStatus.queued) & (Job.created_at < job.created_at)),
+        )
+    )
+
+
+def job_state(session: Session, job_id: str) -> JobState | None:
+    """What the guest's view of a job shows; None for an unknown id."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return None
+    capture = job.capture
+    fast = next((j for j in capture.jobs if j.mode == Lane.FAST), None)
+    moments = [
+        aware(moment)
+        for candidate in (job, fast)
+        if candidate is not None
+        for moment in (candidate.created_at, candidate.started_at, candidate.finished_at)
+        if moment is not None
+    ]
+    return JobState(
+        id=job.id,
+        capture_id=capture.id,
+        lane=Lane(job.mode),
+        style=capture.style,
+        scene=capture.scene,
+        person_found=capture.person_found,
+        status=job.status,
+        stage=job.stage,
+        progress=job.progress,
+        error=job.error,
+        token=capture.token,
+        fast_status=fast.status if fast else None,
+        fast_stage=fast.stage if fast else None,
+        queue_position=_queue_position(session, job),
+        versions={r.kind: r.sha256 for r in capture.results},
+        last_activity=max(moments) if moments else None,  # type: ignore[type-var]
+        now=db_now(session),
+    )
+
+
+def image_for(session: Session, job_id: str, kind: str) -> str | None:
+    """The stored path of a job's capture image of a kind the guest API serves."""
+    if kind not in GUEST_IMAGES:
+        return None
+    capture_id = session.scalar(select(Job.capture_id).where(Job.id == job_id))
+    if capture_id is None:
+        return None
+    return result_paths(session, capture_id, (ResultKind(kind),)).get(ResultKind(kind))
+
+
+def capture_token(session: Session, job_id: str) -> str | None:
+    """The download token of a job's capture; None for an unknown job."""
+    return session.scalar(
+        select(Capture.token).join(Job, Job.capture_id == Capture.id).where(Job.id == job_id)
+    )
+
+
+def queue_counts(session: Session) -> dict[str, dict[str, int]]:
+    """Jobs waiting and in hand, per lane: ``{"fast": {"queued": n, "running": m}, "hq": ...}``."""
+    counts = {lane.value: {"queued": 0, "running": 0} for lane in Lane}
+    rows = session.execute(
+        select(Job.mode, Job.status, func.count())
+        .where(Job.status.in_(ACTIVE))
+        .group_by(Job.mode, Job.status)
+    )
+    for lane, status, count in rows:
+        counts.setdefault(lane, {"queued": 0, "running": 0})[status.value] = count
+    return counts
+
+
+def list_jobs(session: Session, status: JobStatus | None, limit: int) -> list[Job]:
+    """The newest jobs first (the admin page), with their captures loaded."""
+    query = select(Job).options(selectinload(Job.capture)).order_by(Job.created_at.desc())
+    if status is not None:
+        query = query.where(Job.status == status)
+    return list(session.scalars(query.limit(limit)))
+
+
+def retry(session: Session, job_id: str) -> Job | None:
+    """Queue a finished job again (an operator's retry). None: unknown id."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return None
+    if job.status in ACTIVE:
+        raise ValueError(f"job {job_id} is already {job.status.value}")
+    job.status = JobStatus.queued
+    job.progress = 0.0
+    job.stage = "queued"
+    job.error = None
+    job.attempts = 0
+    job.worker_id = None
+    job.started_at = job.finished_at = None
+    job.created_at = utcnow()  # to the back of the queue
+    return job
+
+
+def cancel(session: Session, job_id: str) -> Job | None:
+    """Cancel a queued or running job (its worker sees it and stops). None: unknown id."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return None
+    if job.status in ACTIVE:
+        job.status = JobStatus.cancelled
+        job.finished_at = utcnow()
+        job.error = "cancelled by the operator"
+    return job

@@ -1,0 +1,237 @@
+"""The two job bodies, fast and HQ, and the ``JobContext`` each one is given.
+
+The context is everything a body may do besides painting: report its stage and progress,
+save an image of the capture, ask ``should_stop()`` (the worker stopping, the job cancelled
+or taken over), and ``yield_to_fast()``: the HQ render calls it between iterations, so a new
+guest's first picture never waits behind another guest's HQ painting. Every write goes
+through the manager, guarded by the worker's id.
+
+A body returns its timings (seconds per step), or None when the worker is stopping (the job
+goes back to the queue, another run finishes it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from db.models import ResultKind
+from kiosk.queue import manager
+from kiosk.queue.jobs import ClaimedJob
+from kiosk.storage import capture_dir, resolve, save_image
+from render.images import ImageError, load_image
+from render.options import GatysOptions
+from render.progress import StyleProgress
+
+if TYPE_CHECKING:  # the painter loads torch: imported by the worker once it starts painting
+    from kiosk.painter import Painter
+    from render.pipeline import Prepared
+
+log = logging.getLogger("stylebooth.worker")
+
+PROGRESS_EVERY_S = 0.5  # HQ progress is written at most this often
+STATUS_EVERY_S = 1.0  # whether the job is still ours is read at most this often
+Timings = dict[str, float]
+Db = Callable[..., Any]  # ``db(manager.fn, *args)``: one transaction
+
+
+class FastTurn:
+    """Who holds the CPU for an instant picture: the fast lane takes it while it works, the
+    HQ lane waits for it to be given back."""
+
+    def __init__(self) -> None:
+        self._free = threading.Event()
+        self._free.set()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._free.clear()
+        try:
+            yield
+        finally:
+            self._free.set()
+
+    def wait_free(self, stopping: threading.Event) -> float:
+        """Block while a fast job runs (or until stopping); the seconds waited."""
+        if self._free.is_set():
+            return 0.0
+        started = time.perf_counter()
+        while not self._free.wait(0.05) and not stopping.is_set():
+            pass
+        return time.perf_counter() - started
+
+
+@dataclass
+class JobContext:
+    """What a job body gets from the worker that runs it."""
+
+    job: ClaimedJob
+    worker_id: str
+    data_dir: Path
+    painter: Painter
+    db: Db
+    stopping: threading.Event
+    fast_turn: FastTurn
+    paused_s: float = 0.0  # time the HQ render gave to fast jobs
+    _running: bool = True
+    _checked_at: float = field(default=float("-inf"))
+
+    def report(self, stage: str | None = None, progress: float | None = None) -> None:
+        self.db(manager.report, self.job.id, self.worker_id, stage=stage, progress=progress)
+
+    def save(self, kind: ResultKind, image: Image.Image, fmt: str = "JPEG", **options: Any) -> None:
+        """Write an image of the capture and record it (if the job is still ours)."""
+        suffix = {"JPEG": "jpg", "PNG": "png"}[fmt]
+        relative = capture_dir(self.job.capture.id) / f"{kind}.{suffix}"
+        sha = save_image(resolve(self.data_dir, relative), image, fmt, **options)
+        self.db(manager.save_result, job_id=self.job.id, worker_id=self.worker_id,
+                capture_id=self.job.capture.id, kind=kind, path=str(relative),
+                size=image.size, sha256=sha)  # fmt: skip
+
+    def photo(self) -> Image.Image:
+        return load_image(resolve(self.data_dir, self.job.capture.photo_path))
+
+    def should_stop(self) -> bool:
+        """The worker is stopping, or the job is no longer this worker's to run."""
+        if self.stopping.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._checked_at >= STATUS_EVERY_S:
+            self._running = self.db(manager.is_running, self.job.id, self.worker_id)
+            self._checked_at = now
+        return not self._running
+
+    def yield_to_fast(self) -> None:
+        """Give the CPU to a new guest's instant picture while one is being made."""
+        self.paused_s += self.fast_turn.wait_free(self.stopping)
+
+
+def save_prepared(ctx: JobContext, prepared: Prepared) -> None:
+    """The composite and its people mask: the HQ render paints the one, print exports cut
+    along the other."""
+    ctx.save(ResultKind.COMPOSITE, prepared.composite, "PNG", compress_level=1)
+    ctx.save(ResultKind.ALPHA, prepared.alpha.convert("L"), "PNG")
+    ctx.db(manager.set_person_found, ctx.job.capture.id, prepared.person_found)
+
+
+def run_fast(ctx: JobContext) -> Timings:
+    """Cut-out, compose, the instant painting (written first), then the composite."""
+    capture, options = ctx.job.capture, ctx.job.options
+    started = time.perf_counter()
+    with ctx.fast_turn.held():
+        ctx.report(stage="cutout", progress=0.1)
+        size = max(options.fast_size, options.hq_size)
+        prepared = ctx.painter.prepare(ctx.photo(), capture.scene, size)
+        ctx.report(stage="painting", progress=0.6)
+        painted = ctx.painter.fast(prepared, capture.style, options.fast_size)
+        ctx.save(ResultKind.FAST, painted)
+        first_picture = time.perf_counter() - started
+    save_prepared(ctx, prepared)
+    return {**prepared.timings, "first_picture": first_picture,
+            "total": time.perf_counter() - started}  # fmt: skip
+
+
+def prepared_for(ctx: JobContext, size: int) -> Prepared:
+    """The composite the fast job left, or a new one when it is missing or too small."""
+    capture = ctx.job.capture
+    kinds = (ResultKind.COMPOSITE, ResultKind.ALPHA)
+    paths = ctx.db(manager.result_paths, capture.id, kinds)
+    if len(paths) == len(kinds):
+        try:
+            composite = load_image(resolve(ctx.data_dir, paths[ResultKind.COMPOSITE]))
+            with Image.open(resolve(ctx.data_dir, paths[ResultKind.ALPHA])) as alpha:
+                alpha = alpha.convert("L")
+            if max(composite.size) >= size:
+                from render.pipeline import Prepared
+
+                return Prepared(composite, alpha, bool(capture.person_found))
+        except (ImageError, OSError):
+            log.warning("capture %s: composite unreadable, making it again", capture.id[:8])
+    prepared = ctx.painter.prepare(ctx.photo(), capture.scene, size)
+    save_prepared(ctx, prepared)
+    return prepared
+
+
+class HQProgress:
+    """The HQ render's progress callback: previews, progress, and yielding to fast jobs."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.reported_at = float("-inf")
+        self.steps = self.steps_planned = 0
+
+    def __call__(self, step: StyleProgress) -> None:
+        self.steps, self.steps_planned = step.iteration, step.iterations
+        if step.preview is not None:
+            self.ctx.save(ResultKind.PREVIEW, step.preview, quality=85)
+            self.reported_at = float("-inf")
+        now = time.monotonic()
+        if now - self.reported_at >= PROGRESS_EVERY_S:
+            fraction = progress_fraction(step, self.ctx.job.options.budget_s)
+            self.ctx.report(progress=0.02 + 0.96 * fraction)
+            self.reported_at = now
+        self.ctx.yield_to_fast()
+
+
+def run_hq(ctx: JobContext) -> Timings | None:
+    """The high-quality painting of the composite, previews on the way."""
+    from render.pipeline import RenderCancelled
+
+    capture, options = ctx.job.capture, ctx.job.options
+    started = time.perf_counter()
+    hq = GatysOptions.from_mapping(options.hq)  # the stored job's options, checked again
+    ctx.report(stage="compose", progress=0.0)
+    prepared = prepared_for(ctx, options.hq_size)
+    ctx.report(stage="painting", progress=0.02)
+    progress = HQProgress(ctx)
+    try:
+        painting = ctx.painter.hq(
+            prepared,
+            capture.style,
+            size=options.hq_size,
+            budget=options.budget_s,
+            hq=hq,
+            progress=progress,
+            cancel=ctx.should_stop,
+        )
+    except RenderCancelled:
+        painting = None
+    if ctx.stopping.is_set():
+        return None
+    if painting is None or ctx.should_stop():  # cancelled or taken over: nothing to save
+        return {"hq": time.perf_counter() - started}
+    ctx.report(stage="saving", progress=0.99)
+    ctx.save(ResultKind.MASTER, painting, "PNG")
+    ctx.save(ResultKind.FINAL, painting, "JPEG", quality=93)
+    return {
+        "hq": time.perf_counter() - started,
+        "paused_for_fast": ctx.paused_s,
+        "steps": progress.steps,  # fewer than planned: the time budget ran out
+        "steps_planned": progress.steps_planned,
+    }
+
+
+def progress_fraction(step: StyleProgress, budget: float | None) -> float:
+    """0..1 from a ``StyleProgress`` (steps over all scales); under a time budget, the share
+    of the budget used when that is further along."""
+    fraction = step.iteration / max(1, step.iterations)
+    if budget:
+        fraction = max(fraction, step.elapsed / budget)
+    return min(1.0, max(0.0, fraction))
+
+
+def failure_message(exc: Exception) -> str:
+    """What the guest and the operator read when a render fails."""
+    from render.models import ModelUnavailable
+
+    if isinstance(exc, (ImageError, ModelUnavailable)):
+        return str(exc)
+    return f"the painting could not be made ({type(exc).__name__}: {exc})"

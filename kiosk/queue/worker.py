@@ -1,0 +1,364 @@
+"""The render worker: a separate process that claims jobs from the database and paints them.
+
+``stylebooth serve`` starts one; ``stylebooth worker`` runs one alone against the same
+database URL. The models load once per process. Two lanes run as threads:
+
+* the **fast lane** takes ``FAST`` jobs (``tasks.run_fast``);
+* the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``), one at a time per device (a file
+  lock in the data directory, so two workers on one machine never paint at once).
+
+The main thread beats the worker's row in the ``workers`` table every ``HEARTBEAT_S`` (the
+one liveness record: ``/healthz`` reads it, and a running job whose worker's row goes stale
+is requeued by the next worker's recovery), and runs that recovery every ``RECOVERY_S``.
+Stopping (SIGTERM, Ctrl-C) puts an unfinished job back in the queue and removes the row.
+Everything it reads or writes goes through ``kiosk.queue.manager``.
+
+A worker spawned by ``stylebooth serve`` exits when that server dies: the kernel sends it
+SIGTERM (``PR_SET_PDEATHSIG``, Linux), and its heartbeat loop also notices a changed parent
+pid (the moment before ``prctl`` ran, and systems without it). A worker that cannot start
+leaves its error in its row for the server's supervisor to show on ``/healthz``.
+
+Job and capture ids are bearer keys (they fetch a guest's photo), so the log names them by
+their first ``ID_PREFIX`` characters only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import fcntl
+import functools
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import JobStatus, Lane, new_id
+from kiosk.cli import configure_logging
+from kiosk.config import Settings
+from kiosk.queue import manager, tasks
+from kiosk.queue.jobs import ClaimedJob
+
+if TYPE_CHECKING:  # torch: loaded by ``run``, not by importing this module
+    from kiosk.painter import Painter
+
+log = logging.getLogger("stylebooth.worker")
+
+FAST_POLL_S = 0.05  # the first picture's latency budget is tight: poll often (cheap query)
+HQ_POLL_S = 0.25
+HEARTBEAT_S = 2.0
+RECOVERY_S = 5.0
+FORGET_AFTER_S = 24 * 3600  # a dead worker's row (and an unread fatal error) is kept a day
+WORKER_NICE = 10  # scheduling priority of the worker process, below the server's
+LANE_BACKOFF_CAP_S = 30.0  # a lane that keeps failing (database gone, disk full) retries this often
+ID_PREFIX = 8  # characters of a job or capture id that the log shows
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+EXIT_FATAL = 3  # the worker could not start or run; its error is in its row
+BODIES = {Lane.FAST: tasks.run_fast, Lane.HQ: tasks.run_hq}
+
+
+def short(identifier: str | None) -> str:
+    """An id as the log shows it: enough to tell jobs apart, not enough to fetch one."""
+    return (identifier or "-")[:ID_PREFIX]
+
+
+class Backoff:
+    """Exponential retry delay: ``first_s``, doubled per failure up to ``cap_s``; a success
+    starts again from ``first_s``."""
+
+    def __init__(self, first_s: float, cap_s: float) -> None:
+        self.first_s, self.cap_s = first_s, cap_s
+        self.failures = 0
+
+    def failed(self) -> float:
+        """Count a failure; the delay before the next try."""
+        self.failures += 1
+        return min(self.cap_s, self.first_s * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        self.failures = 0
+
+
+class RepeatedError:
+    """Logs a failure that repeats every few seconds once per distinct error, and its end."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.last: str | None = None
+        self.count = 0
+
+    def failed(self, exc: BaseException) -> None:
+        self.count += 1
+        error = f"{type(exc).__name__}: {exc}"
+        if error != self.last:
+            log.warning("%s failed: %s (logged again only if the error changes)", self.what, error)
+            self.last = error
+
+    def succeeded(self) -> None:
+        if self.count:
+            log.info("%s works again after %d failures", self.what, self.count)
+        self.last, self.count = None, 0
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Ask the kernel for SIGTERM when the parent dies (Linux); False when the parent is
+    already gone (it died before this ran: the kernel will not tell us then)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %s", ctypes.get_errno())
+        except OSError as exc:  # no libc to load: the parent-pid check still works
+            log.warning("prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
+    return os.getppid() == parent_pid
+
+
+class DeviceLock:
+    """One HQ render at a time per device, across every worker process on this machine."""
+
+    def __init__(self, data_dir: Path, device: str) -> None:
+        path = data_dir / "locks" / f"hq-{device}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a")
+
+    def try_acquire(self) -> bool:
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        worker_id: str | None = None,
+        parent_pid: int | None = None,
+    ) -> None:
+        from db.session import make_engine, make_sessionmaker
+
+        self.settings = settings
+        self.worker_id = worker_id or new_id()  # random per run: unique on any host
+        self.host = socket.gethostname()
+        self.parent_pid = parent_pid  # the supervising server; None when run on its own
+        self.parent = f"{self.host}:{parent_pid}" if parent_pid else None
+        self.ready = threading.Event()  # models loaded, lanes about to start
+        self.device: str | None = None
+        self.device_info: dict[str, Any] = {}
+        self._heartbeat_errors = RepeatedError("the heartbeat")
+        self.engine = make_engine(settings.db_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.db = functools.partial(manager.in_session, self.sessions)
+        self.stopping = threading.Event()
+        self.fast_turn = tasks.FastTurn()
+        self.active: set[str] = set()  # ids of the jobs the lanes are working on
+        self.painter: Painter | None = None
+
+    # --- the process ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Load the models, recover interrupted jobs, work until ``stop()``."""
+        from db.migrate import upgrade
+        from kiosk.painter import Painter
+        from render.styles import STYLES
+
+        upgrade(self.settings.db_url)
+        started = time.perf_counter()
+        self.painter = Painter(self.settings.models, self.settings.device)
+        self.painter.warm_up(next(iter(STYLES)))
+        self.device = str(self.painter.engine.device).replace(":", "")
+        self.device_info = device_info(self.painter.engine.device)
+        self.device_lock = DeviceLock(self.settings.data_dir, self.device)
+        self._register()
+        self.ready.set()
+        log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
+        self._recover()
+        lanes = [
+            threading.Thread(target=self._lane, args=(lane,), name=f"{lane}-lane") for lane in Lane
+        ]
+        for lane in lanes:
+            lane.start()
+        last_recovery = time.monotonic()
+        try:
+            while not self.stopping.wait(HEARTBEAT_S):
+                if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                    log.warning(
+                        "worker %s: its server (pid %s) is gone; stopping",
+                        self.worker_id,
+                        self.parent_pid,
+                    )
+                    break
+                if self._beat() and time.monotonic() - last_recovery > RECOVERY_S:
+                    self._recover()
+                    last_recovery = time.monotonic()
+        finally:
+            self.stopping.set()
+            for lane in lanes:
+                lane.join()
+            try:
+                self.db(manager.stop_worker, self.worker_id)
+            except Exception as exc:  # the row goes stale instead; its jobs were released
+                log.warning("worker %s: its row could not be removed: %s", self.worker_id, exc)
+            self.engine.dispose()
+            log.info("worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _register(self) -> None:
+        self.db(manager.register_worker, self.worker_id, host=self.host, pid=os.getpid(),
+                parent=self.parent, device=self.device, info=self.device_info)  # fmt: skip
+
+    def _beat(self) -> bool:
+        """Beat the worker's row (registering again if it was given up on); False, logged
+        once per distinct error, while the database is away."""
+        try:
+            if not self.db(manager.beat, self.worker_id, len(self.active)):
+                log.warning("worker %s: its row was gone; registering again", self.worker_id)
+                self._register()
+        except Exception as exc:
+            self._heartbeat_errors.failed(exc)
+            return False
+        self._heartbeat_errors.succeeded()
+        return True
+
+    def _recover(self) -> None:
+        requeued = self.db(manager.requeue_stale, self.settings.stale_after_s)
+        if requeued:
+            log.info("requeued interrupted jobs: %s", ", ".join(map(short, requeued)))
+        self.db(manager.prune_workers, FORGET_AFTER_S)
+
+    def _lane(self, lane: Lane) -> None:
+        """Claim and run the lane's jobs until stopping.
+
+        A failure outside a job (the database locked or gone, the disk full) keeps the lane
+        alive but backs it off exponentially up to ``LANE_BACKOFF_CAP_S``, and is logged once
+        per distinct error, not once per retry (a full disk once wrote 935 tracebacks a
+        second); the first success after failures is logged too.
+        """
+        poll = FAST_POLL_S if lane == Lane.FAST else HQ_POLL_S
+        backoff = Backoff(poll, LANE_BACKOFF_CAP_S)
+        last_error: str | None = None
+        while not self.stopping.is_set():
+            job: ClaimedJob | None = None
+            try:
+                if lane == Lane.HQ and not self.device_lock.try_acquire():
+                    self.stopping.wait(poll)
+                    continue
+                try:
+                    job = self.db(manager.claim, lane, self.worker_id)
+                    if job is not None:
+                        self._run(job)
+                finally:
+                    if lane == Lane.HQ:
+                        self.device_lock.release()
+            except Exception as exc:  # the database went away for a while: keep the lane alive
+                delay = backoff.failed()
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:
+                    log.exception(
+                        "%s lane: %s; retrying, at most every %.0f s",
+                        lane,
+                        error,
+                        LANE_BACKOFF_CAP_S,
+                    )
+                    last_error = error
+                else:
+                    log.debug("%s lane: still failing (%d×): %s", lane, backoff.failures, error)
+                self.stopping.wait(delay)
+                continue
+            if backoff.failures:
+                log.info("%s lane: working again after %d failures", lane, backoff.failures)
+                backoff.succeeded()
+                last_error = None
+            if job is None:
+                self.stopping.wait(poll)
+
+    def _run(self, job: ClaimedJob) -> None:
+        log.info("job %s (%s) for capture %s: started", short(job.id), job.lane,
+                 short(job.capture.id))  # fmt: skip
+        assert self.painter is not None
+        ctx = tasks.JobContext(job=job, worker_id=self.worker_id,
+                               data_dir=self.settings.data_dir, painter=self.painter, db=self.db,
+                               stopping=self.stopping, fast_turn=self.fast_turn)  # fmt: skip
+        self.active.add(job.id)
+        try:
+            try:
+                timings = BODIES[job.lane](ctx)
+            except Exception as exc:
+                log.exception("job %s failed", short(job.id))
+                self.db(manager.finish, job.id, self.worker_id, JobStatus.failed,
+                        error=tasks.failure_message(exc))  # fmt: skip
+                return
+            if timings is None:  # stopping: back to the queue, another run finishes it
+                self.db(manager.release, job.id, self.worker_id)
+                log.info("job %s: interrupted, requeued", short(job.id))
+                return
+            if self.db(manager.finish, job.id, self.worker_id, JobStatus.done, timings=timings):
+                rounded = {k: round(v, 2) for k, v in timings.items()}
+                log.info("job %s: done %s", short(job.id), rounded)
+            else:
+                log.info("job %s: cancelled or taken over meanwhile", short(job.id))
+        finally:
+            self.active.discard(job.id)
+
+
+def device_info(device: Any) -> dict[str, Any]:
+    """What ``/healthz`` shows about the device; the worker measures it, since the server
+    never imports torch (7.5 s of a stalled event loop on a busy machine)."""
+    import torch
+
+    from render.device import bf16_supported
+
+    return {
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "bf16": bf16_supported(device),
+        "torch": torch.__version__,
+    }
+
+
+def main(
+    settings: Settings, *, parent_pid: int | None = None, worker_id: str | None = None
+) -> None:
+    """Entry point of the worker process (``stylebooth worker``, or spawned by ``serve`` with
+    the server's pid as ``parent_pid`` and the id it gave the worker: the worker then lives
+    no longer than its server, and the server can read why it stopped)."""
+    if parent_pid is not None and not die_with_parent(parent_pid):
+        return  # the server died while this process was starting
+    configure_logging(settings.log_level)
+    # Painting is background work: the server's event loop and the kiosk's browser come first
+    # when the CPU is busy (threads made from here on inherit this).
+    os.nice(WORKER_NICE)
+    worker = Worker(settings, parent_pid=parent_pid, worker_id=worker_id)
+
+    def _stop(signum: int, _frame: object) -> None:
+        log.info("worker %s: %s, stopping", worker.worker_id, signal.Signals(signum).name)
+        worker.stop()
+        if not worker.ready.is_set():
+            raise SystemExit(0)  # still loading models: nothing in hand to put back
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        worker.run()
+    except Exception as exc:
+        log.exception("worker %s could not run", worker.worker_id)
+        try:
+            worker.db(manager.record_fatal, worker.worker_id, host=worker.host,
+                      pid=os.getpid(), parent=worker.parent,
+                      error=tasks.failure_message(exc))  # fmt: skip
+        except Exception:  # the database itself is the trouble: the exit code still says it
+            log.warning("worker %s: its error could not be recorded", worker.worker_id)
+        raise SystemExit(EXIT_FATAL) from None

@@ -13,7 +13,7 @@ from PIL import Image
 from render.compose import compose_layers, cover, people_box, place
 from render.cutout import Cutout, cut_out
 from render.models import ModelStore
-from render.options import ComposeOptions
+from render.options import ComposeOptions, OptionError
 from render.scenes import OWN, UnknownScene, get_scene, list_scenes, load_scene
 from render.styles import STYLES
 from tests.conftest import PEOPLE, SCENES
@@ -219,3 +219,15 @@ def test_unknown_scene_lists_the_names() -> None:
         get_scene("atlantis")
     with pytest.raises(UnknownScene, match="own"):
         load_scene(OWN)
+
+
+def test_compose_options_are_checked_where_they_are_written() -> None:
+    for bad, message in [
+        ({"scale": 0}, "scale"),
+        ({"harmonize": 1.5}, "harmonize"),
+        ({"shadow": -0.1}, "shadow"),
+    ]:
+        with pytest.raises(OptionError, match=message):
+            ComposeOptions(**bad)
+    with pytest.raises(OptionError, match="unknown compose option"):
+        ComposeOptions.from_mapping({"shade": 0.3})

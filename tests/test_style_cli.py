@@ -91,3 +91,19 @@ def test_real_command_prints_no_traceback(model_store, tmp_path) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("stylebooth stylize: error:")
+
+
+def test_hq_flags_take_the_librarys_defaults_and_say_them(capsys) -> None:
+    from kiosk.cli import build_parser
+    from kiosk.cli.stylize import HQ_FLAGS
+    from render.options import DEFAULT_HQ
+
+    args = build_parser().parse_args(["stylize", HIKER, STARRY, "-o", "out.jpg"])
+    assert {name: getattr(args, name) for name in HQ_FLAGS} == {
+        name: getattr(DEFAULT_HQ, name) for name in HQ_FLAGS
+    }
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["stylize", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert f"HQ iterations (default {DEFAULT_HQ.steps})" in shown
+    assert "{lbfgs,adam}" in shown  # the choices come from GatysOptions' Literal types

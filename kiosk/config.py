@@ -1,47 +1,34 @@
-"""Settings: defaults, overridden by a TOML file, overridden by environment variables.
+"""Settings, declared once: each is a field of ``Settings`` with its help text beside it.
 
-Environment variables (all optional):
+Values come from the field's default, then a TOML file (``stylebooth.toml`` in the working
+directory, or the one named by ``--config`` / ``STYLEBOOTH_CONFIG``), then environment
+variables (``STYLEBOOTH_`` + the name in capitals), then command-line flags. A value's type is
+the field's annotation; a Literal's values are its choices. Everything is checked here, at
+load: a key the file does not know, a value of the wrong type, an ``[hq_options]`` table the
+style engine would refuse are a ``ConfigError`` naming the key, so a typo stops
+``stylebooth serve`` at start instead of failing every guest's painting later.
 
-    STYLEBOOTH_CONFIG          path of a TOML file (default: ./stylebooth.toml if present)
-    STYLEBOOTH_DATA_DIR        data directory: database, captures, renders, exports (./data)
-    STYLEBOOTH_MODEL_DIR       model cache (DATA_DIR/models)
-    STYLEBOOTH_DATABASE_URL    any SQLAlchemy URL (sqlite:///DATA_DIR/stylebooth.sqlite3)
-    STYLEBOOTH_HOST            bind address (127.0.0.1)
-    STYLEBOOTH_PORT            port (8080)
-    STYLEBOOTH_DEVICE          auto | cpu | cuda (auto)
-    STYLEBOOTH_ADMIN_PASSWORD  password of the admin page (unset: admin page disabled)
-    STYLEBOOTH_EVENT_NAME      shown on the attract screen
-    STYLEBOOTH_PUBLIC_URL      base URL phones reach the booth at, for QR codes (the booth's own)
-    STYLEBOOTH_MAX_UPLOAD_MB   largest photo upload in megabytes (20)
-    STYLEBOOTH_IDLE_TIMEOUT_S  seconds without a touch before the booth returns to attract (60)
-    STYLEBOOTH_COUNTDOWN_S     camera countdown seconds (3)
-    STYLEBOOTH_FAST_SIZE       long side of the instant (fast) picture in pixels (640)
-    STYLEBOOTH_HQ_SIZE         long side of the high-quality painting in pixels (512)
-    STYLEBOOTH_HQ_BUDGET_S     time budget of one HQ render; the best image so far is kept (90)
-    STYLEBOOTH_STALE_AFTER_S   a running job without a heartbeat for this long is requeued (30)
-    STYLEBOOTH_ADMIN_HOST      bind address of the admin page when it has its own (unset: same)
-    STYLEBOOTH_ADMIN_PORT      port of the admin page when it has its own (unset: same server)
-    STYLEBOOTH_LOG_LEVEL       DEBUG | INFO | WARNING | ERROR (INFO)
-    STYLEBOOTH_MIN_FREE_MB     new captures are refused below this much free disk (500)
-    STYLEBOOTH_UPLOAD_TIMEOUT_S  a photo upload must arrive within this many seconds (30)
-    STYLEBOOTH_MAX_UPLOADS     photo uploads read and stored at once; more get 503 (4)
-    STYLEBOOTH_MAX_JOB_SOCKETS live job WebSockets on one job; more are refused, 429 (8)
-    STYLEBOOTH_MAX_SOCKETS     live job WebSockets in all; more are refused, 503 (200)
+The README's configuration table is generated from the same fields (``readme_table``;
+``stylebooth config --readme`` writes it) and a test fails when it is stale.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from dataclasses import dataclass, field
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from render.errors import StyleBoothError
 
 ENV_PREFIX = "STYLEBOOTH_"
 DEFAULT_CONFIG_FILE = Path("stylebooth.toml")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+README_START, README_END = "<!-- config:start -->", "<!-- config:end -->"
 
 
 class ConfigError(StyleBoothError):
@@ -50,33 +37,120 @@ class ConfigError(StyleBoothError):
     code = "bad_config"
 
 
+def about(help: str, *, shown: str | None = None, env: bool = True) -> dict[str, Any]:
+    """A setting's field metadata: ``help`` is its line in the README table, ``shown`` its
+    default as the table writes it (when the value alone would mislead), ``env`` whether an
+    environment variable sets it (a table such as ``[hq_options]`` only comes from the file).
+    """
+    return {"help": help, "shown": shown, "env": env}
+
+
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = Path("data")
-    model_dir: Path | None = None
-    database_url: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8080
-    device: str = "auto"
-    admin_password: str | None = None
-    event_name: str = "StyleBooth"
-    public_url: str | None = None
-    max_upload_mb: int = 20
-    idle_timeout_s: int = 60
-    countdown_s: int = 3
-    fast_size: int = 640
-    hq_size: int = 512
-    hq_budget_s: int = 90
-    stale_after_s: int = 30
-    admin_host: str | None = None
-    admin_port: int | None = None
-    log_level: str = "INFO"
-    min_free_mb: int = 500
-    upload_timeout_s: int = 30  # the whole upload body's deadline (kiosk/uploads.py)
-    max_uploads: int = 4  # captures read and stored at once (kiosk/uploads.py)
-    max_job_sockets: int = 8
-    max_sockets: int = 200
-    extra: dict[str, Any] = field(default_factory=dict)
+    data_dir: Path = field(
+        default=Path("data"),
+        metadata=about("database, captures, renders, exports", shown="`./data`"),
+    )
+    model_dir: Path | None = field(
+        default=None, metadata=about("model cache", shown="`DATA_DIR/models`")
+    )
+    database_url: str | None = field(
+        default=None,
+        metadata=about(
+            "any SQLAlchemy URL; SQLite runs in WAL mode",
+            shown="`sqlite:///DATA_DIR/stylebooth.sqlite3`",
+        ),
+    )
+    host: str = field(default="127.0.0.1", metadata=about("bind address"))
+    port: int = field(default=8080, metadata=about("port"))
+    device: Literal["auto", "cpu", "cuda"] = field(
+        default="auto", metadata=about("`auto`, `cpu` or `cuda`")
+    )
+    admin_password: str | None = field(
+        default=None, metadata=about("admin page password (unset: admin page off)")
+    )
+    event_name: str = field(default="StyleBooth", metadata=about("shown on the attract screen"))
+    public_url: str | None = field(
+        default=None,
+        metadata=about(
+            "base URL phones reach the booth at (the QR code's download link); unset: "
+            "`http://HOST:PORT`, with this machine's LAN address when HOST is `0.0.0.0` "
+            "(never the request's `Host` header)",
+            shown="from the bind address",
+        ),
+    )
+    max_upload_mb: int = field(
+        default=20, metadata=about("largest photo upload; larger is refused with 413")
+    )
+    idle_timeout_s: int = field(
+        default=60,
+        metadata=about("seconds without a touch before the booth goes back to attract"),
+    )
+    countdown_s: int = field(default=3, metadata=about("camera countdown"))
+    fast_size: int = field(
+        default=640, metadata=about("long side of the instant (fast) picture, pixels")
+    )
+    hq_size: int = field(
+        default=512, metadata=about("long side of the high-quality painting, pixels")
+    )
+    hq_budget_s: int = field(
+        default=90,
+        metadata=about("time budget of one HQ render; the best painting so far is kept"),
+    )
+    stale_after_s: int = field(
+        default=30,
+        metadata=about("a running job whose worker sent no heartbeat this long is run again"),
+    )
+    admin_host: str | None = field(
+        default=None,
+        metadata=about(
+            "with `ADMIN_PORT`: the address of the admin page's own site (unset: `HOST`)"
+        ),
+    )
+    admin_port: int | None = field(
+        default=None,
+        metadata=about(
+            "serve the admin page only on this port (its own site); the guests' site then "
+            "answers 404 for `/admin`"
+        ),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = field(
+        default="INFO",
+        metadata=about(
+            "`DEBUG`, `INFO`, `WARNING` or `ERROR` (stderr; the access log, whose URLs carry "
+            "tokens, only at `DEBUG`)"
+        ),
+    )
+    min_free_mb: int = field(
+        default=500,
+        metadata=about(
+            "below this much free space in the data directory new photos are refused (507) "
+            "and `/healthz` is degraded"
+        ),
+    )
+    upload_timeout_s: int = field(
+        default=30, metadata=about("a photo upload must arrive within this many seconds (408)")
+    )
+    max_uploads: int = field(
+        default=4,
+        metadata=about("photo uploads read and stored at once; one more gets 503 with Retry-After"),
+    )
+    max_job_sockets: int = field(
+        default=8,
+        metadata=about("live WebSockets on one job; more get 429 (the booth polls instead)"),
+    )
+    max_sockets: int = field(
+        default=200, metadata=about("live job WebSockets in all; more get 503")
+    )
+    hq_options: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=about(
+            "style engine options for every HQ job (`steps = 60`, `style_weight = 10`, …: "
+            "the fields of `render.options.GatysOptions`), checked at load",
+            shown="none",
+            env=False,
+        ),
+    )
 
     @property
     def models(self) -> Path:
@@ -92,83 +166,148 @@ class Settings:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-
-def _coerce(name: str, raw: Any, kind: type) -> Any:
-    try:
-        if kind is int:
-            return int(raw)
-        if kind is Path:
-            return Path(str(raw)).expanduser()
-        return str(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from exc
-
-
-_TYPES: dict[str, type] = {
-    "data_dir": Path,
-    "model_dir": Path,
-    "database_url": str,
-    "host": str,
-    "port": int,
-    "device": str,
-    "admin_password": str,
-    "event_name": str,
-    "public_url": str,
-    "max_upload_mb": int,
-    "idle_timeout_s": int,
-    "countdown_s": int,
-    "fast_size": int,
-    "hq_size": int,
-    "hq_budget_s": int,
-    "stale_after_s": int,
-    "admin_host": str,
-    "admin_port": int,
-    "log_level": str,
-    "min_free_mb": int,
-    "upload_timeout_s": int,
-    "max_uploads": int,
-    "max_job_sockets": int,
-    "max_sockets": int,
-}
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Deprecated: ``{"hq_options": ...}`` for readers not yet moved to ``hq_options``
+        (kiosk/queue/jobs.py); delete with the last of them."""
+        return {"hq_options": dict(self.hq_options)}
 
 
 def load_settings(
     config_file: Path | None = None,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Build settings from defaults, then the TOML file, then the environment, then overrides."""
-    env = dict(os.environ) if env is None else env
-    values: dict[str, Any] = {}
+    """Build settings from defaults, then the TOML file, then the environment, then overrides
+    (the command line's flags; None means not given). Raises ``ConfigError`` naming the key.
+    Environment variables of no setting are left alone (``STYLEBOOTH_SHARED_DATA`` is the
+    tests'); a key in the file that is no setting is an error."""
+    env = os.environ if env is None else env
     path = config_file
     if path is None and env.get(f"{ENV_PREFIX}CONFIG"):
         path = Path(env[f"{ENV_PREFIX}CONFIG"])
     if path is None and DEFAULT_CONFIG_FILE.is_file():
         path = DEFAULT_CONFIG_FILE
-    extra: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     if path is not None:
-        try:
-            table = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        for key, raw in table.items():
-            if key in _TYPES:
-                values[key] = _coerce(f"{path}: {key}", raw, _TYPES[key])
-            else:
-                extra[key] = raw
-    for key, kind in _TYPES.items():
+        for key, raw in _read_toml(Path(path)).items():
+            if key not in _FIELDS:
+                raise ConfigError(f"{path}: {_unknown(key)}")
+            values[key] = _coerce(f"{path}: {key}", raw, key)
+    for key, spec in _FIELDS.items():
         name = f"{ENV_PREFIX}{key.upper()}"
-        if env.get(name):
-            values[key] = _coerce(name, env[name], kind)
+        if spec.metadata["env"] and env.get(name):
+            values[key] = _coerce(name, env[name], key)
     for key, raw in overrides.items():
+        if key not in _FIELDS:
+            raise TypeError(f"load_settings() got an unknown setting {key!r}")
         if raw is not None:
-            values[key] = _coerce(key, raw, _TYPES[key])
-    if values.get("device", "auto") not in {"auto", "cpu", "cuda"}:
-        raise ConfigError(f"device must be auto, cpu or cuda, got {values['device']!r}")
-    level = str(values.get("log_level", "INFO")).upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
-    values["log_level"] = level
-    return Settings(**values, extra=extra)
+            values[key] = _coerce(key, raw, key)
+    return Settings(**values)
+
+
+def readme_table() -> str:
+    """The README's configuration table, one row per setting, from the fields themselves."""
+    rows = [
+        "| variable | default | meaning |",
+        "| --- | --- | --- |",
+        f"| `{ENV_PREFIX}CONFIG` | `./{DEFAULT_CONFIG_FILE}` if present | settings file |",
+    ]
+    for spec in fields(Settings):
+        name = f"`{ENV_PREFIX}{spec.name.upper()}`" if spec.metadata["env"] else None
+        name = name or f"`[{spec.name}]` (TOML table only)"
+        rows.append(f"| {name} | {_shown_default(spec)} | {spec.metadata['help']} |")
+    return "\n".join(rows)
+
+
+def write_readme(readme: Path) -> bool:
+    """Put ``readme_table()`` between the README's config markers; whether it changed."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ConfigError(f"{readme}: no {README_START} … {README_END} markers to write between")
+    head, rest = text.split(README_START, 1)
+    new = f"{head}{README_START}\n{readme_table()}\n{README_END}{rest.split(README_END, 1)[1]}"
+    if new == text:
+        return False
+    readme.write_text(new)
+    return True
+
+
+# --- reading and checking values --------------------------------------------------------------
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _unknown(key: str) -> str:
+    close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(_FIELDS)}"
+    return f"unknown setting {key!r} ({hint})"
+
+
+def _coerce(where: str, raw: Any, key: str) -> Any:
+    """Setting ``key``'s value from ``raw``, checked; ``where`` names it in a message."""
+    if key == "hq_options":
+        return _hq_options(where, raw)
+    return _convert(where, raw, _HINTS[key])
+
+
+def _convert(where: str, raw: Any, hint: Any) -> Any:
+    """``raw`` (a TOML value, an environment variable's text, a flag) as type ``hint``, or a
+    ``ConfigError`` that says what ``where`` expects. The types the settings use: str, int,
+    Path, Literal (its values, any case) and X | None."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):  # X | None: a value given is an X
+        (hint,) = (arg for arg in args if arg is not type(None))
+        return _convert(where, raw, hint)
+    if origin is Literal:
+        for choice in args:
+            if str(raw).lower() == str(choice).lower():
+                return choice
+        raise ConfigError(f"{where}: one of {', '.join(map(str, args))}, got {raw!r}")
+    if hint is int:
+        try:
+            number = int(raw.strip()) if isinstance(raw, str) else raw
+        except ValueError:
+            number = None
+        if isinstance(number, int) and not isinstance(number, bool):  # TOML's true is no number
+            return number
+        raise ConfigError(f"{where}: a whole number, got {raw!r}")
+    if hint is Path and isinstance(raw, str | Path):
+        return Path(raw).expanduser()
+    if hint is str and isinstance(raw, str | int | float) and not isinstance(raw, bool):
+        return str(raw)
+    raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {raw!r}")
+
+
+def _hq_options(where: str, raw: Any) -> dict[str, Any]:
+    """The ``[hq_options]`` table, checked by the style engine's own
+    ``GatysOptions.from_mapping`` (torch-free, ``render.options``): every key one of its
+    fields, every value of that field's type and the whole accepted by its own checks. Kept
+    as given (plain TOML values): it is what each HQ job stores."""
+    from render.options import GatysOptions, OptionError
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: a table of style engine options, got {raw!r}")
+    try:
+        GatysOptions.from_mapping(raw)
+    except OptionError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return dict(raw)
+
+
+def _shown_default(spec: Field[Any]) -> str:
+    if spec.metadata["shown"]:
+        return spec.metadata["shown"]
+    default = spec.default if spec.default is not MISSING else None
+    return "unset" if default is None else f"`{default}`"
+
+
+_FIELDS: dict[str, Field[Any]] = {spec.name: spec for spec in fields(Settings)}
+_HINTS: dict[str, Any] = typing.get_type_hints(Settings)

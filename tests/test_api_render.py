@@ -33,7 +33,7 @@ def render_settings(settings):
         hq_budget_s=20,
         admin_password="s3cret",
         public_url="http://booth.test:8080",
-        extra={"hq_options": {"steps": 30, "preview_every": 10}},
+        hq_options={"steps": 30, "preview_every": 10},
     )
 
 
@@ -152,7 +152,7 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
 async def test_a_new_guest_gets_the_fast_picture_while_another_hq_render_runs(
     aiohttp_client, render_settings
 ) -> None:
-    settings = replace(render_settings, hq_size=256, hq_budget_s=60, extra={})
+    settings = replace(render_settings, hq_size=256, hq_budget_s=60, hq_options={})
     client = await aiohttp_client(create_app(settings, start_worker=True))
     first = await upload(client, "seaside.jpg", "the_scream", "own")
     await wait_for_job(client, first["job_id"], lambda s: s["status"] == "running")

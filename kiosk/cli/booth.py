@@ -1,4 +1,4 @@
-"""Subcommands for running the booth: serve, worker, models, db."""
+"""Subcommands for running the booth: serve, worker, models, db, config."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from kiosk.config import Settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +47,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         handler=db_upgrade
     )
 
+    config = sub.add_parser(
+        "config", help="print the settings in effect (checked at load), or write the README's"
+    )
+    config.add_argument(
+        "--readme",
+        type=Path,
+        nargs="?",
+        const=README,
+        metavar="FILE",
+        help="write the configuration table between FILE's config markers (default: the "
+        "project's README.md) from the settings' own declarations",
+    )
+    config.set_defaults(handler=config_command)
+
 
 def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
@@ -72,7 +88,7 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def worker_command(_args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.queue.worker import main
+    from kiosk.worker import main
 
     print(f"StyleBooth render worker on {settings.db_url}", flush=True)
     main(settings)
@@ -110,3 +126,43 @@ def db_upgrade(_args: argparse.Namespace, settings: Settings) -> int:
     upgrade(settings.db_url)
     print(f"database at revision {current_revision(settings.db_url)}: {settings.db_url}")
     return 0
+
+
+def config_command(args: argparse.Namespace, settings: Settings) -> int:
+    """The settings as a TOML file would write them (the admin password hidden); every value
+    has passed its checks, or ``stylebooth`` would have stopped with the key at fault."""
+    from dataclasses import fields
+
+    from kiosk.config import write_readme
+
+    if args.readme is not None:
+        changed = write_readme(args.readme)
+        print(f"{args.readme}: the configuration table {'updated' if changed else 'is current'}")
+        return 0
+    for spec in fields(settings):
+        value = getattr(settings, spec.name)
+        if spec.name == "hq_options":
+            continue
+        if value is None:
+            print(f"# {spec.name} = (unset)")
+        elif spec.name == "admin_password":
+            print(f'{spec.name} = "(set)"')
+        else:
+            print(f"{spec.name} = {_toml(value)}")
+    if settings.hq_options:
+        print("\n[hq_options]")
+        for key, value in settings.hq_options.items():
+            print(f"{key} = {_toml(value)}")
+    return 0
+
+
+def _toml(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string: quoted, with JSON's escapes

@@ -16,9 +16,10 @@ from sqlalchemy import func, select, update
 
 from db.models import Capture, Job, utcnow
 from db.session import make_engine, make_sessionmaker
-from kiosk import beacon, jobs
 from kiosk.app import create_app
 from kiosk.config import Settings, load_settings
+from kiosk.job_view import PAINTER_GRACE_S
+from kiosk.queue import manager
 from render.models import ModelStore
 from tests.conftest import PEOPLE
 from tests.test_browser_booth import (
@@ -95,7 +96,7 @@ def test_no_painter_is_told_and_try_again_follows_the_same_job(
 
         # Nothing happens for longer than the grace period: the booth says why, with the hint
         # for the staff, and keeps the photo.
-        assert captures_and_backdate(settings, jobs.PAINTER_GRACE_S + 5) == 1
+        assert captures_and_backdate(settings, PAINTER_GRACE_S + 5) == 1
         guest.wait_state("failsafe", timeout=30_000)
         message = guest.text("#failsafe-message")
         assert "painter is not running" in message and "staff" in message, message
@@ -107,9 +108,12 @@ def test_no_painter_is_told_and_try_again_follows_the_same_job(
         worker = start_worker(settings, tmp_path / "worker.log")
         try:
             deadline = time.monotonic() + 180
-            while not beacon.live_workers(settings.data_dir, settings.stale_after_s):
+            engine = make_engine(settings.db_url)
+            sessions = make_sessionmaker(engine)
+            while not manager.in_session(sessions, manager.live_workers, settings.stale_after_s):
                 assert time.monotonic() < deadline and worker.poll() is None, "no worker came"
                 time.sleep(0.2)
+            engine.dispose()
             page.click("#failsafe-retry")
             guest.wait_state("render")
             guest.wait_state("result", timeout=RENDER_TIMEOUT_MS)

@@ -1,10 +1,12 @@
 """Supervision of the render worker with real processes: the restart policy, a worker that
-dies with its server, a crash-looping worker that backs off and says why, a lane that backs
-off from a broken database, logging that reaches the terminal, and ids kept out of the log."""
+dies with its server (and leaves no live row behind), a crash-looping worker that backs off
+and says why, a lane and a heartbeat that back off from a broken database, logging that
+reaches the terminal, and ids kept out of the log."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import os
@@ -25,13 +27,16 @@ from PIL import Image
 from sqlalchemy import update
 
 from db.migrate import upgrade
-from db.models import Job, JobStatus, new_id, utcnow
+from db.models import Job, JobStatus, Lane, Worker, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
-from kiosk import beacon, jobs
 from kiosk.app import create_app
+from kiosk.job_view import PAINTER_GRACE_S
+from kiosk.queue import manager
+from kiosk.queue.jobs import FINISHED, job_options
+from kiosk.queue.worker import ID_PREFIX, Backoff
+from kiosk.queue.worker import Worker as RenderWorker
 from kiosk.storage import capture_dir, resolve, save_image
 from kiosk.supervisor import RestartPolicy
-from kiosk.worker import ID_PREFIX, Backoff, Worker
 from tests.conftest import PEOPLE, REPO, wait_for_job
 from tests.test_worker_recovery import start_worker
 
@@ -50,6 +55,29 @@ def wait_until(predicate, timeout: float, what: str, every: float = 0.2):  # typ
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def process_gone(pid: int) -> bool:
+    """The test's own check that a process exited (zombies count: PID 1 of a container may
+    not reap); the booth itself never probes pids, it reads the workers table."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def live_workers(settings) -> list[dict]:
+    engine = make_engine(settings.db_url)
+    try:
+        return manager.in_session(
+            make_sessionmaker(engine), manager.live_workers, settings.stale_after_s
+        )
+    finally:
+        engine.dispose()
 
 
 # --- the policies, as units --------------------------------------------------------------
@@ -109,22 +137,20 @@ def test_a_killed_server_takes_its_worker_along(settings, tmp_path) -> None:
             "the supervisor's start line",
         )
         worker_pid = int(started.group(1))
-        # Ready: its beacon names the server as its parent.
-        records = wait_until(
-            lambda: beacon.live_workers(settings.data_dir, 30), 180, "the worker's beacon"
-        )
-        assert records[0]["worker"].endswith(f":{worker_pid}")
-        assert records[0]["parent"].endswith(f":{server.pid}")
+        # Ready: its row names the server as its parent.
+        records = wait_until(lambda: live_workers(settings), 180, "the worker's row")
+        assert records[0]["pid"] == worker_pid
+        assert records[0]["parent"] == f"{socket.gethostname()}:{server.pid}"
         server.kill()  # SIGKILL: no cleanup runs in the server
         server.wait()
-        # Gone within seconds (zombies count as gone: PID 1 of a container may not reap).
-        wait_until(lambda: jobs.process_gone(f"{socket.gethostname()}:{worker_pid}"), 30,
-                   "the orphaned worker to exit")  # fmt: skip
+        # Gone within seconds, and not counted any more: an orphan removes its row.
+        wait_until(lambda: process_gone(worker_pid), 30, "the orphaned worker to exit")
+        assert live_workers(settings) == []
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
-        if worker_pid is not None and not jobs.process_gone(f"{socket.gethostname()}:{worker_pid}"):
+        if worker_pid is not None and not process_gone(worker_pid):
             os.kill(worker_pid, signal.SIGKILL)
     output = log.read_text()
     # Logging is configured: the supervisor's line, in the concise format, and no alembic
@@ -137,7 +163,7 @@ def test_a_killed_server_takes_its_worker_along(settings, tmp_path) -> None:
 def test_a_worker_whose_server_is_already_gone_does_not_start(settings) -> None:
     """The race PR_SET_PDEATHSIG cannot cover: the server died before the worker asked."""
     script = (
-        "import sys; from kiosk.config import load_settings; from kiosk.worker import main; "
+        "import sys; from kiosk.config import load_settings; from kiosk.queue.worker import main; "
         f"main(load_settings(env={{}}, data_dir={str(settings.data_dir)!r}), parent_pid=1); "
         "print('modules:', 'torch' in sys.modules)"
     )
@@ -187,12 +213,12 @@ async def test_a_crash_looping_worker_backs_off_and_healthz_says_why(
 
 def test_a_lane_backs_off_and_logs_each_distinct_error_once(settings, caplog) -> None:
     upgrade(settings.db_url)
-    worker = Worker(settings)  # no models needed: the fast lane only claims here
+    worker = RenderWorker(settings)  # no models needed: the fast lane only claims here
     database = Path(settings.db_url.removeprefix("sqlite:///"))
     moved = database.parent.with_name("moved")
     database.parent.rename(moved)  # the database's directory vanishes: every connect fails
     caplog.set_level(logging.DEBUG, logger="stylebooth.worker")
-    lane = threading.Thread(target=worker._lane, args=(jobs.FAST,))
+    lane = threading.Thread(target=worker._lane, args=(Lane.FAST,))
     lane.start()
     try:
         time.sleep(2.5)
@@ -217,23 +243,29 @@ def test_a_lane_backs_off_and_logs_each_distinct_error_once(settings, caplog) ->
     assert not lane.is_alive()
 
 
-def test_a_beacon_that_cannot_be_written_is_logged_once(settings, caplog) -> None:
-    """A full or broken data disk fails every beat (every 2 s): one line, then one when it
-    works again."""
+def test_a_heartbeat_that_cannot_be_written_is_logged_once(settings, caplog) -> None:
+    """A database gone away fails every beat (every 2 s): one line, then one when it works
+    again; a row removed meanwhile (given up on) is registered again."""
     upgrade(settings.db_url)
-    worker = Worker(settings)
-    folder = settings.data_dir / beacon.FOLDER
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    folder.write_text("a file where the folder should be")  # every write fails (ENOTDIR)
+    worker = RenderWorker(settings)
+    worker.device = "cpu"  # as if ready: no models needed to beat
+    worker._register()
+    database = Path(settings.db_url.removeprefix("sqlite:///"))
+    moved = database.parent.with_name("moved")
+    worker.engine.dispose()
+    database.parent.rename(moved)  # every connect fails
     caplog.set_level(logging.INFO, logger="stylebooth.worker")
-    for _ in range(5):
-        worker._beat("cpu")
+    try:
+        assert [worker._beat() for _ in range(5)] == [False] * 5
+    finally:
+        moved.rename(database.parent)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "writing the worker beacon failed" in warnings[0].getMessage()
-    folder.unlink()
-    worker._beat("cpu")
+    assert len(warnings) == 1 and "the heartbeat failed" in warnings[0].getMessage()
+    worker.db(manager.stop_worker, worker.worker_id)  # its row was given up on meanwhile
+    assert worker._beat()
     assert "works again after 5 failures" in caplog.text
-    assert beacon.live_workers(settings.data_dir, 30)
+    assert "registering again" in caplog.text
+    assert [w["worker"] for w in live_workers(settings)] == [worker.worker_id]
     worker.engine.dispose()
 
 
@@ -251,32 +283,39 @@ def test_the_worker_logs_ids_by_prefix_and_stops_when_its_parent_changes(setting
     photo.thumbnail((256, 256))
     relative = capture_dir(capture_id) / "photo.jpg"
     save_image(resolve(settings.data_dir, relative), photo)
+    db = functools.partial(manager.in_session, sessions)
     with sessions.begin() as session:
-        hq = jobs.create_capture(session, capture_id=capture_id, source="upload",
-                                 photo_path=str(relative), size=photo.size,
-                                 style="starry_night", scene=None,
-                                 options=jobs.job_options(settings))  # fmt: skip
+        hq = manager.create_capture(session, capture_id=capture_id, source="upload",
+                                    photo_path=str(relative), size=photo.size,
+                                    style="starry_night", scene=None,
+                                    options=job_options(settings))  # fmt: skip
         hq_id = hq.id
-    # A job left running by a worker that died: the requeue line names it too.
+    # A job left running by a worker that died (its row silent for a minute): the requeue
+    # line names it too.
     with sessions.begin() as session:
-        other = jobs.create_capture(session, capture_id=new_id(), source="upload",
-                                    photo_path="x/p.jpg", size=(8, 8), style="starry_night",
-                                    scene=None, options={})  # fmt: skip
+        other = manager.create_capture(session, capture_id=new_id(), source="upload",
+                                       photo_path="x/p.jpg", size=(8, 8), style="starry_night",
+                                       scene=None, options={})  # fmt: skip
         other_id = other.id
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = new_id()
+    db(manager.register_worker, dead, host="booth", pid=1, parent=None, device="cpu", info={})
     with sessions.begin() as session:
+        session.get(Worker, dead).heartbeat_at = utcnow() - timedelta(seconds=60)
         interrupted = session.get(Job, other_id)
         interrupted.status = JobStatus.running
-        interrupted.worker = f"{socket.gethostname()}:{dead.stdout.strip()}"
+        interrupted.worker_id = dead
+
+    def status() -> JobStatus:
+        with sessions.begin() as session:
+            return session.get(Job, hq_id).status
 
     caplog.set_level(logging.INFO)
-    worker = Worker(settings, parent_pid=os.getppid())
+    worker = RenderWorker(settings, parent_pid=os.getppid())
     thread = threading.Thread(target=worker.run)
     thread.start()
     try:
-        wait_until(lambda: jobs.status_of(sessions, hq_id) in jobs.FINISHED, 240, "the job")
-        assert jobs.status_of(sessions, hq_id) == JobStatus.done
+        wait_until(lambda: status() in FINISHED, 240, "the job")
+        assert status() == JobStatus.done
         # The parent-pid check of the heartbeat loop: a changed parent stops the worker.
         worker.parent_pid = -1
         thread.join(60)
@@ -333,7 +372,7 @@ async def test_a_job_with_no_painter_says_so_and_runs_when_one_comes_back(
     state = await (await client.get(created["status_url"])).json()
     assert state["status"] == "queued" and state["waiting_for_painter"] is False  # just now
 
-    backdate(settings, created["capture_id"], jobs.PAINTER_GRACE_S + 5)
+    backdate(settings, created["capture_id"], PAINTER_GRACE_S + 5)
     state = await (await client.get(created["status_url"])).json()
     assert state["status"] == "queued" and state["error"] is None  # nothing failed ...
     assert state["waiting_for_painter"] is True  # ... but nobody will paint it

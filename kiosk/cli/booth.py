@@ -88,7 +88,7 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def worker_command(_args: argparse.Namespace, settings: Settings) -> int:
-    from kiosk.worker import main
+    from kiosk.queue.worker import main
 
     print(f"StyleBooth render worker on {settings.db_url}", flush=True)
     main(settings)

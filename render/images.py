@@ -204,8 +204,11 @@ def fit_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
-def fit_long_side(image: Image.Image, long_side: int) -> Image.Image:
-    """Resized (up or down) so its longer side is ``long_side``, aspect ratio kept."""
+def fit_long_side(image: Image.Image, long_side: int, *, enlarge: bool = True) -> Image.Image:
+    """Resized so its longer side is ``long_side``, aspect ratio kept (LANCZOS); with
+    ``enlarge=False`` an image already that small is kept as it is (a cap, never upscaled)."""
+    if not enlarge and max(image.size) <= long_side:
+        return image
     size = fit_size(image.size, long_side)
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render.images import ImageError, load_image
+from render.images import ImageError, fit_long_side, fit_size, load_image
 from tests.conftest import PEOPLE
 
 
@@ -75,3 +75,11 @@ def test_alpha_png_is_flattened_on_white_or_kept() -> None:
     clear = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
     assert load_image(encode(clear)).getpixel((0, 0)) == (255, 255, 255)
     assert load_image(encode(clear), keep_alpha=True).getpixel((0, 0))[3] == 0
+
+
+def test_fit_long_side_keeps_the_aspect_and_can_cap_without_enlarging() -> None:
+    image = Image.new("RGB", (1620, 1080))
+    assert fit_long_side(image, 512).size == fit_size(image.size, 512) == (512, 341)
+    assert fit_long_side(image, 3240).size == (3240, 2160)
+    assert fit_long_side(image, 3240, enlarge=False) is image
+    assert fit_long_side(image, 810, enlarge=False).size == (810, 540)

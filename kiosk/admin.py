@@ -221,10 +221,7 @@ def _change(action: str):  # type: ignore[no-untyped-def]
 
 async def _job_action(request: web.Request, action: str) -> web.Response:
     job_id = request.match_info["job_id"]
-    try:
-        row = await run_db(request, _change(action), job_id)
-    except ValueError as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    row = await run_db(request, _change(action), job_id)  # JobConflict: a 409
     if row is None:
         raise not_found(f"job {job_id!r}")
     return web.json_response(row)

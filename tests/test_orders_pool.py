@@ -15,9 +15,9 @@ from PIL import Image
 from db.migrate import upgrade
 from db.models import Result, new_id
 from db.session import make_engine, make_sessionmaker
-from kiosk import jobs
 from kiosk.app import create_app
 from kiosk.keys import EXPORT_POOL
+from kiosk.queue import manager
 from kiosk.storage import capture_dir, resolve, save_image
 from tests.conftest import PEOPLE
 
@@ -41,7 +41,7 @@ def finished_capture(settings) -> str:
     for path, image, fmt in files.values():
         save_image(resolve(settings.data_dir, path), image, fmt)
     with sessions.begin() as session:
-        jobs.create_capture(session, capture_id=capture_id, source="upload",
+        manager.create_capture(session, capture_id=capture_id, source="upload",
                             photo_path=str(files["photo"][0]), size=painting.size,
                             style="starry_night", scene=None, options={})  # fmt: skip
         for kind in ("master", "alpha"):

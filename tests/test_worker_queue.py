@@ -21,6 +21,7 @@ from kiosk import job_view
 from kiosk.app import create_app
 from kiosk.queue import manager
 from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, job_options
+from kiosk.queue.manager import JobConflict
 from kiosk.queue.worker import DeviceLock
 from kiosk.queue.worker import Worker as RenderWorker
 
@@ -282,7 +283,7 @@ def test_a_stopping_worker_releases_its_job_without_counting_an_attempt(db, sess
 def test_retry_and_cancel(db, sessions, settings) -> None:
     hq = add_capture(db, settings)
     with sessions.begin() as session:
-        with pytest.raises(ValueError, match="already queued"):
+        with pytest.raises(JobConflict, match="already queued"):
             manager.retry(session, hq.id)
         assert manager.cancel(session, hq.id).status == JobStatus.cancelled
         assert manager.retry(session, hq.id).status == JobStatus.queued

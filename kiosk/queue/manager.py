@@ -30,6 +30,7 @@ from kiosk.queue.jobs import (
     JobOptions,
     JobState,
 )
+from render.errors import StyleBoothError
 
 T = TypeVar("T")
 
@@ -504,13 +505,21 @@ def list_jobs(session: Session, status: JobStatus | None, limit: int) -> list[Jo
     return list(session.scalars(query.limit(limit)))
 
 
+class JobConflict(StyleBoothError):
+    """The job's state does not allow what was asked (retrying a job still queued or
+    running); the API answers it 409."""
+
+    code = "conflict"
+
+
 def retry(session: Session, job_id: str) -> Job | None:
-    """Queue a finished job again (an operator's retry). None: unknown id."""
+    """Queue a finished job again (an operator's retry). None: unknown id; ``JobConflict``:
+    the job is still queued or running."""
     job = session.get(Job, job_id)
     if job is None:
         return None
     if job.status in ACTIVE:
-        raise ValueError(f"job {job_id} is already {job.status.value}")
+        raise JobConflict(f"job {job_id} is already {job.status.value}")
     job.status = JobStatus.queued
     job.progress = 0.0
     job.stage = "queued"

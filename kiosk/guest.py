@@ -16,7 +16,7 @@ from typing import IO, Any
 from aiohttp import web
 from sqlalchemy.orm import Session
 
-from db.models import Capture, Job, new_id
+from db.models import Job, new_id
 from kiosk import event_settings
 from kiosk.dbio import run_db, run_io
 from kiosk.diskspace import low_disk
@@ -253,20 +253,6 @@ async def job_qr(request: web.Request) -> web.Response:
 # --- orders ---------------------------------------------------------------------------------
 
 
-def _order_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
-    capture = session.get(Capture, capture_id)
-    if capture is None:
-        return None
-    results = {r.kind: r for r in capture.results}
-    source = results.get("master") or results.get("final")
-    alpha = results.get("alpha")
-    return {
-        "source": source.path if source else None,
-        "result_id": source.id if source else None,
-        "alpha": alpha.path if alpha else None,
-    }
-
-
 @routes.post("/api/captures/{capture_id}/orders")
 async def create_order(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
@@ -279,7 +265,7 @@ async def create_order(request: web.Request) -> web.Response:
         )
     if not isinstance(options, dict):
         raise ApiError(400, "bad_request", "options must be a JSON object")
-    sources = await run_db(request, _order_sources, capture_id)
+    sources = await run_db(request, manager.order_sources, capture_id)
     if sources is None:
         raise not_found(f"capture {capture_id!r}")
     if sources["source"] is None:

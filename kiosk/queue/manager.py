@@ -477,6 +477,22 @@ def image_for(session: Session, job_id: str, kind: str) -> str | None:
     return result_paths(session, capture_id, (ResultKind(kind),)).get(ResultKind(kind))
 
 
+def order_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
+    """What a print order starts from: the lossless painting (or the final JPEG), its result
+    id, and the people mask; None for an unknown capture, ``source`` None while unpainted."""
+    capture = session.get(Capture, capture_id)
+    if capture is None:
+        return None
+    results = {r.kind: r for r in capture.results}
+    source = results.get(ResultKind.MASTER) or results.get(ResultKind.FINAL)
+    alpha = results.get(ResultKind.ALPHA)
+    return {
+        "source": source.path if source else None,
+        "result_id": source.id if source else None,
+        "alpha": alpha.path if alpha else None,
+    }
+
+
 def capture_token(session: Session, job_id: str) -> str | None:
     """The download token of a job's capture; None for an unknown job."""
     return session.scalar(

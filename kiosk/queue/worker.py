@@ -165,6 +165,7 @@ class Worker:
         self.fast_turn = tasks.FastTurn()
         self.active: set[str] = set()  # ids of the jobs the lanes are working on
         self.painter: Painter | None = None
+        self.device_lock: DeviceLock | None = None  # set once the device is known
 
     # --- the process ---------------------------------------------------------------------
 
@@ -254,7 +255,8 @@ class Worker:
         while not self.stopping.is_set():
             job: ClaimedJob | None = None
             try:
-                if lane == Lane.HQ and not self.device_lock.try_acquire():
+                lock = self.device_lock if lane == Lane.HQ else None
+                if lock is not None and not lock.try_acquire():
                     self.stopping.wait(poll)
                     continue
                 try:
@@ -262,8 +264,8 @@ class Worker:
                     if job is not None:
                         self._run(job)
                 finally:
-                    if lane == Lane.HQ:
-                        self.device_lock.release()
+                    if lock is not None:
+                        lock.release()
             except Exception as exc:  # the database went away for a while: keep the lane alive
                 delay = backoff.failed()
                 error = f"{type(exc).__name__}: {exc}"

@@ -1,9 +1,9 @@
 """Print-export speed: tee PNG + PDF proof, die-cut sticker, mug, from a 640 px painting.
 
-Run alone: ``python -m benchmarks.bench_export``. Each product is exported from scratch (no
-database, so nothing is reused), interleaved with the others, ``REPEATS`` times; the table
-shows medians. The input is a painted-looking booth photo of three people with its reference
-people mask, at the booth's fast render size.
+Run alone: ``python -m benchmarks.bench_export``. Each product is exported from scratch
+(``export.export_product`` keeps no record, so nothing is reused), interleaved with the others,
+``REPEATS`` times; the table shows medians. The input is a painted-looking booth photo of
+three people with its reference people mask, at the booth's fast render size.
 """
 
 from __future__ import annotations

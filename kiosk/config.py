@@ -166,12 +166,6 @@ class Settings:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    @property
-    def extra(self) -> dict[str, Any]:
-        """Deprecated: ``{"hq_options": ...}`` for readers not yet moved to ``hq_options``
-        (kiosk/queue/jobs.py); delete with the last of them."""
-        return {"hq_options": dict(self.hq_options)}
-
 
 def load_settings(
     config_file: Path | None = None,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from export.specs import ExportError
 from kiosk import __version__
 from kiosk.app import create_app
 from kiosk.cli import build_parser
+from kiosk.queue.manager import JobConflict
 
 
 async def test_healthz_without_a_worker(aiohttp_client, settings) -> None:
@@ -24,6 +26,35 @@ async def test_healthz_without_a_worker(aiohttp_client, settings) -> None:
     assert body["status"] == "degraded"
     assert body["problems"] == ["no render worker is running: renders wait in the queue"]
     assert (settings.data_dir / "stylebooth.sqlite3").is_file()
+
+
+async def test_a_stylebooth_error_is_answered_in_words_and_any_other_is_a_500(
+    aiohttp_client, settings
+) -> None:
+    """The middleware answers every StyleBoothError with its sentence and code (400, or the
+    status its code stands for); a ValueError is a bug, not the guest's mistake: 500."""
+    app = create_app(settings)
+
+    async def refused(_request):  # type: ignore[no-untyped-def]
+        raise ExportError("sticker size must be 2 in, 3 in, 4 in; got 5")
+
+    async def conflict(_request):  # type: ignore[no-untyped-def]
+        raise JobConflict("job 123 is already queued")
+
+    async def bug(_request):  # type: ignore[no-untyped-def]
+        raise ValueError("a slip in the code")
+
+    for path, handler in (("refused", refused), ("conflict", conflict), ("bug", bug)):
+        app.router.add_get(f"/api/test/{path}", handler)
+    client = await aiohttp_client(app)
+    for path, status, code, words in (
+        ("refused", 400, "bad_options", "sticker size must be"),
+        ("conflict", 409, "conflict", "already queued"),
+        ("bug", 500, "internal", "something went wrong"),
+    ):
+        response = await client.get(f"/api/test/{path}")
+        body = await response.json()
+        assert (response.status, body["code"]) == (status, code) and words in body["error"]
 
 
 async def test_start_page_is_served(aiohttp_client, settings) -> None:

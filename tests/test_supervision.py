@@ -208,6 +208,28 @@ async def test_a_crash_looping_worker_backs_off_and_healthz_says_why(
     assert supervisor["last_error"] in problem
 
 
+@pytest.mark.slow
+async def test_a_supervised_worker_killed_outright_is_not_counted_at_once(
+    aiohttp_client, settings
+) -> None:
+    """SIGKILL leaves the worker's row beating-fresh; its supervisor saw the exit and removed
+    the row, so /healthz does not wait ``stale_after_s`` to say the worker is gone."""
+    client = await aiohttp_client(create_app(settings, start_worker=True))
+    deadline = time.monotonic() + 240
+    while not (health := await (await client.get("/healthz")).json())["workers"]:
+        assert time.monotonic() < deadline, health
+        await asyncio.sleep(0.5)
+    [worker] = health["workers"]
+    assert worker["pid"] == health["supervisor"]["pid"] and len(worker["worker"]) == 32
+    os.kill(worker["pid"], signal.SIGKILL)
+    killed_at = time.monotonic()
+    while (health := await (await client.get("/healthz")).json())["workers"]:
+        assert time.monotonic() - killed_at < settings.stale_after_s / 3, health["workers"]
+        await asyncio.sleep(0.2)
+    assert health["supervisor"]["last_exit_code"] == -signal.SIGKILL
+    assert health["supervisor"]["last_error"] is None
+
+
 # --- the lanes back off from a broken database ---------------------------------------------
 
 

@@ -19,7 +19,7 @@ from db.models import Job, JobStatus, Lane, ResultKind, Worker, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
 from kiosk import job_view
 from kiosk.app import create_app
-from kiosk.queue import manager
+from kiosk.queue import manager, tasks
 from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, job_options
 from kiosk.queue.manager import JobConflict
 from kiosk.queue.worker import DeviceLock
@@ -288,6 +288,45 @@ def test_retry_and_cancel(db, sessions, settings) -> None:
         assert manager.cancel(session, hq.id).status == JobStatus.cancelled
         assert manager.retry(session, hq.id).status == JobStatus.queued
         assert manager.retry(session, "nope") is None
+
+
+def test_a_job_body_stops_when_its_job_is_cancelled_or_taken_over(db, sessions, settings):
+    """``should_stop()``: the worker stopping, an operator's cancel, or the job given to
+    another worker."""
+    add_capture(db, settings)
+    worker = register(db)
+    job = db(manager.claim, Lane.FAST, worker)
+
+    def context(worker_id: str) -> tasks.JobContext:
+        return tasks.JobContext(job=job, worker_id=worker_id, data_dir=settings.data_dir,
+                                painter=None, db=db, stopping=threading.Event(),
+                                fast_turn=tasks.FastTurn())  # fmt: skip
+
+    ctx = context(worker)
+    assert not ctx.should_stop()
+    ctx.stopping.set()
+    assert ctx.should_stop()
+    assert context(register(db)).should_stop()  # not that worker's job
+    fresh = context(worker)
+    with sessions.begin() as session:
+        manager.cancel(session, job.id)
+    assert fresh.should_stop()
+
+
+def test_the_hq_render_yields_while_a_fast_job_holds_the_turn() -> None:
+    turn, stopping = tasks.FastTurn(), threading.Event()
+    assert turn.wait_free(stopping) == 0.0  # nothing to wait for
+    waited: list[float] = []
+    with turn.held():
+        hq = threading.Thread(target=lambda: waited.append(turn.wait_free(stopping)))
+        hq.start()
+        hq.join(0.3)
+        assert hq.is_alive()  # the HQ lane waits while the fast job runs
+    hq.join(5)
+    assert not hq.is_alive() and waited[0] >= 0.25
+    with turn.held():  # a stopping worker does not wait for the turn
+        stopping.set()
+        assert turn.wait_free(stopping) < 1.0
 
 
 def test_one_hq_render_per_device_across_workers(settings) -> None:

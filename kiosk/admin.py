@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Export, Job, JobStatus, Result, utcnow
-from kiosk import event_settings, purge
+from db.models import Job, JobStatus, utcnow
+from kiosk import event_settings, exports, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import SETTINGS
@@ -268,12 +267,6 @@ async def put_settings(request: web.Request) -> web.Response:
 
 
 def list_exports(session: Session, limit: int) -> list[dict[str, Any]]:
-    query = (
-        select(Export, Result.capture_id)
-        .outerjoin(Result, Export.result_id == Result.id)
-        .order_by(Export.created_at.desc())
-        .limit(limit)
-    )
     return [
         {
             "id": export.id,
@@ -286,7 +279,7 @@ def list_exports(session: Session, limit: int) -> list[dict[str, Any]]:
                 for role in export.files
             ],
         }
-        for export, capture_id in session.execute(query)
+        for export, capture_id in exports.latest(session, limit)
     ]
 
 

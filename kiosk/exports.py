@@ -1,4 +1,5 @@
-"""The booth's record of its print files: the ``exports`` table, written and read only here.
+"""The booth's record of its print files: the ``exports`` table's queries live here (a
+guest's rows go with the guest's purge, ``kiosk/purge.py``).
 
 ``export/`` makes files and names them by a key (the picture, the product, its options); it
 keeps no record. ``record_export`` asks it for the key first and, when the table has a row
@@ -72,6 +73,18 @@ def record_export(
     made = plan.make(out_dir)
     export_id = _record(sessions, made, result_id, files_root)
     return RecordedExport(export_id, made.key, made.files, made.notes, reused=False)
+
+
+def latest(session: Session, limit: int) -> list[tuple[Export, str | None]]:
+    """The newest exports first, each with the capture it was made for (None once the
+    painting's row is gone): the admin page's orders, for reprints."""
+    query = (
+        select(Export, Result.capture_id)
+        .outerjoin(Result, Export.result_id == Result.id)
+        .order_by(Export.created_at.desc())
+        .limit(limit)
+    )
+    return [(export, capture_id) for export, capture_id in session.execute(query)]
 
 
 def stored_file(session: Session, export_id: str, role: str) -> str | None:

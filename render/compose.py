@@ -157,7 +157,8 @@ def compose_layers(
     region = (slice(fy0, fy0 + mask.shape[0]), slice(fx0, fx0 + mask.shape[1]))
     if harmonize > 0:
         gains = harmonize_gains(people, mask, out, harmonize)
-        people = cv2.multiply(people, (*gains.tolist(), 0.0))  # saturating, uint8
+        # saturating, uint8; OpenCV takes a 4-tuple as a per-channel scalar (its stubs do not)
+        people = cv2.multiply(people, (*gains.tolist(), 0.0))  # type: ignore[call-overload]
     if shadow > 0:
         _cast_shadow(out, mask, (fx0, fy0), shadow)
     weight = mask.astype(np.float32) * (1 / 255)

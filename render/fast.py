@@ -15,12 +15,16 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from render.images import fit_long_side, image_digest
 from render.options import OptionError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 TRANSFORM_SIDE = 384  # the arbitrary transformer's fixed input size
 PREDICT_SIDE = 256  # the style predictor's fixed input size
@@ -62,7 +66,7 @@ class FastStylizer:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _session(self, name: str):
+    def _session(self, name: str) -> ort.InferenceSession:
         if name not in self._sessions:
             import onnxruntime as ort
 

@@ -109,9 +109,11 @@ def _cmyk_to_rgb(image: Image.Image) -> Image.Image:
     if profile:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-            return ImageCms.profileToProfile(
+            converted = ImageCms.profileToProfile(
                 image, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
             )
+            if converted is not None:  # None only when converting in place
+                return converted
         except (ImageCms.PyCMSError, OSError):
             pass
     # Adobe/JPEG CMYK is often stored inverted; PIL's plain conversion handles the usual case.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
@@ -28,14 +29,14 @@ class _Gram(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, flat: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, flat: torch.Tensor) -> torch.Tensor:
         full = _at_least_fp32(flat)
         ctx.save_for_backward(full)
         ctx.dtype = flat.dtype
         return full.mT @ full
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         (full,) = ctx.saved_tensors
         return (full @ (grad + grad.mT)).to(ctx.dtype)
 
@@ -54,6 +55,8 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 class ContentLoss(nn.Module):
     """Mean squared error between feature maps and the content image's, at one layer."""
+
+    target: torch.Tensor  # a buffer
 
     def __init__(self, target: torch.Tensor, weight: float = 1.0) -> None:
         super().__init__()
@@ -81,7 +84,8 @@ class StyleLoss(nn.Module):
             self.register_buffer(f"gram_{name}", gram.detach().float())
 
     def target(self, name: str) -> torch.Tensor:
-        return getattr(self, f"gram_{name}")
+        gram: torch.Tensor = getattr(self, f"gram_{name}")
+        return gram
 
     def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         losses = [

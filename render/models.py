@@ -302,11 +302,11 @@ def _extract(archive: Path, spec: ModelSpec, workdir: Path) -> Path:
         else:
             with tarfile.open(archive) as tf:
                 name = _match(tf.getnames(), spec, archive)
-                src = tf.extractfile(name)
-                if src is None:
+                member = tf.extractfile(name)
+                if member is None:
                     raise ModelUnavailable(f"{archive.name}: {name} is not a regular file")
-                with src, out.open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                with member, out.open("wb") as dst:
+                    shutil.copyfileobj(member, dst)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         raise ModelUnavailable(f"{archive}: unreadable archive ({exc})") from exc
     return out

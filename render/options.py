@@ -51,23 +51,30 @@ def _is_number(value: object) -> bool:
 def _like(name: str, value: object, default: object) -> object:
     """``value`` as the type of ``default`` (an int passes as a float), or ``OptionError``."""
     if isinstance(default, bool):
-        ok, want = isinstance(value, bool), "true or false"
+        if isinstance(value, bool):
+            return value
+        want = "true or false"
     elif isinstance(default, int):
-        ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        want = "a whole number"
     elif isinstance(default, float) or default is None:
-        ok, want = _is_number(value) or (default is None and value is None), "a number"
-        value = float(value) if ok and value is not None else value  # type: ignore[arg-type]
+        if value is None and default is None:
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        want = "a number"
     elif isinstance(default, str):
-        ok, want = isinstance(value, str), "a string"
+        if isinstance(value, str):
+            return value
+        want = "a string"
     elif isinstance(default, tuple):
-        ok = isinstance(value, list | tuple) and all(_is_number(v) for v in value)
+        if isinstance(value, list | tuple) and all(_is_number(v) for v in value):
+            return tuple(float(v) for v in value)
         want = "a list of numbers"
-        value = tuple(float(v) for v in value) if ok else value  # type: ignore[union-attr]
     else:
-        ok, want = True, ""
-    if not ok:
-        raise OptionError(f"{name} must be {want}, got {value!r}")
-    return value
+        return value
+    raise OptionError(f"{name} must be {want}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,7 +33,7 @@ NEAR_PEOPLE = 0.06  # u2netp may add regions this far from the people (fraction 
 @cache
 def rembg_session(model_dir: str, name: str = "u2netp"):  # type: ignore[no-untyped-def]
     """A rembg session on the provisioned model file (rembg reads it from REMBG_HOME)."""
-    store = ModelStore(model_dir)
+    store = ModelStore(Path(model_dir))
     store.ensure(name)
     os.environ["REMBG_HOME"] = str(store.rembg_home)
     os.environ["U2NET_HOME"] = str(store.rembg_home)  # older rembg releases read this one
@@ -60,7 +61,7 @@ class _SelfieNet:
 
 @cache
 def selfie_net(model_dir: str, name: str) -> _SelfieNet:
-    path = ModelStore(model_dir).ensure(name)
+    path = ModelStore(Path(model_dir)).ensure(name)
     return _SelfieNet(str(path), SELFIE_INPUTS[name])
 
 
@@ -98,8 +99,8 @@ def person_probability(rgb: np.ndarray, model_dir: str, *, use_u2netp: bool = Fa
     reach = max(3, round(NEAR_PEOPLE * side)) | 1
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
     near = cv2.dilate((people >= 0.5).astype(np.uint8), kernel).astype(np.float32)
-    near = cv2.GaussianBlur(near, (0, 0), reach / 6)  # no hard arc where the reach ends
-    return np.maximum(people, u2netp_probability(rgb, model_dir) * near)
+    soft = cv2.GaussianBlur(near, (0, 0), reach / 6)  # no hard arc where the reach ends
+    return np.maximum(people, u2netp_probability(rgb, model_dir) * soft)
 
 
 def u2netp_mask(image: Image.Image, model_dir: str) -> np.ndarray:

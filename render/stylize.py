@@ -66,7 +66,8 @@ class StyleEngine:
             if key not in self._vggs:
                 model = load_vgg19(self.store.ensure("vgg19"), pool=pool).to(self.device)
                 if channels_last:
-                    model = model.to(memory_format=torch.channels_last)
+                    # torch's stubs lack Module.to's memory_format; it exists at run time
+                    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
                 self._vggs[key] = model
             return self._vggs[key]
 

@@ -37,6 +37,8 @@ CONV_NAMES = [name for name, *_ in LAYER_PLAN if name.startswith("conv")]
 class VGG19Features(nn.Module):
     """VGG19 features. State-dict keys match torchvision's ``features.N`` numbering."""
 
+    mean: torch.Tensor  # a buffer: Caffe's BGR mean, (1, 3, 1, 1)
+
     def __init__(self, pool: str = "max") -> None:
         super().__init__()
         if pool not in {"max", "avg"}:
@@ -67,7 +69,7 @@ class VGG19Features(nn.Module):
         by_index = {self.index[name]: name for name in wanted}
         out: dict[str, torch.Tensor] = {}
         x = self.preprocess(rgb)
-        for i, module in enumerate(self.features[: last + 1]):
+        for i, module in enumerate(list(self.features)[: last + 1]):
             x = module(x)
             if i in by_index:
                 out[by_index[i]] = x

@@ -358,7 +358,7 @@ def _check_pdf(path: Path, facts: dict[str, Any]) -> list[str]:
     try:
         reader = PdfReader(path, strict=False)
         pages = list(reader.pages)
-        keywords = (reader.metadata or {}).get("/Keywords")
+        keywords = reader.metadata.get("/Keywords") if reader.metadata else None
     except (PyPdfError, OSError, ValueError, KeyError, TypeError) as exc:
         return [f"not a readable PDF ({exc})"]
     facts.update(kind="pdf", pages=len(pages))

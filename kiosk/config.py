@@ -298,7 +298,7 @@ def _hq_options(where: str, raw: Any) -> dict[str, Any]:
 
 def _shown_default(spec: Field[Any]) -> str:
     if spec.metadata["shown"]:
-        return spec.metadata["shown"]
+        return str(spec.metadata["shown"])
     default = spec.default if spec.default is not MISSING else None
     return "unset" if default is None else f"`{default}`"
 

@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from export.specs import DEFAULTS, MUG_LAYOUTS, MUG_SIZES, STICKER_SIZES, TEE_LAYOUTS
 from kiosk.errors import ApiError
 
@@ -161,7 +163,8 @@ def _broken(pool: ProcessPoolExecutor) -> bool:
 
 
 @cache
-def _sessions(db_url: str):  # type: ignore[no-untyped-def]
+def _sessions(db_url: str) -> sessionmaker[Session]:
+    """The export process's one engine per database (the process serves many orders)."""
     from db.session import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(db_url))

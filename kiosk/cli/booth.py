@@ -10,7 +10,7 @@ from kiosk.config import Settings
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = sub.add_parser("serve", help="run the booth server (and its render worker)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1, or STYLEBOOTH_HOST)")
     serve.add_argument("--port", type=int, help="port (default 8080, or STYLEBOOTH_PORT)")

@@ -20,7 +20,7 @@ from export.specs import MUG_LAYOUTS, MUG_SIZES, PRODUCTS, STICKER_SIZES, TEE_LA
 from kiosk.config import Settings
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "export",
         help="write print-ready tee, sticker or mug files, or preflight one (--check)",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from render.errors import StyleBoothError
 
+DEFAULT_SIZE = 512  # long side of a composite and its painting, pixels
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
 

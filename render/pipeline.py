@@ -19,7 +19,13 @@ from render.cancel import Cancel, is_cancelled
 from render.compose import Composite, compose_layers
 from render.cutout import Cutout, cut_out
 from render.images import ImageSource, fit_size, load_image
-from render.options import DEFAULT_COMPOSE, DEFAULT_CUTOUT, ComposeOptions, CutoutOptions
+from render.options import (
+    DEFAULT_COMPOSE,
+    DEFAULT_CUTOUT,
+    DEFAULT_SIZE,
+    ComposeOptions,
+    CutoutOptions,
+)
 from render.scenes import OWN, Scene, get_scene, load_scene
 
 
@@ -40,7 +46,7 @@ class Prepared:
 def prepare(
     photo: ImageSource,
     scene: str = OWN,
-    size: int = 512,
+    size: int = DEFAULT_SIZE,
     *,
     model_dir: Path,
     cutout: CutoutOptions = DEFAULT_CUTOUT,

@@ -23,7 +23,7 @@ from PIL import Image
 from render.cancel import Cancel, is_cancelled
 from render.color import keep_colors, luminance
 from render.images import ImageError, ImageSource, fit_long_side, load_image
-from render.options import DEFAULT_HQ, GatysOptions, OptionError
+from render.options import DEFAULT_HQ, DEFAULT_SIZE, GatysOptions, OptionError
 from render.progress import Progress, StyleProgress
 from render.styles import StyleSource, resolve_style
 
@@ -31,10 +31,9 @@ if TYPE_CHECKING:
     from render.fast import FastStylizer
     from render.vgg import VGG19Features
 
-__all__ = ["DEFAULT_SIZE", "StyleEngine"]
+__all__ = ["StyleEngine"]
 
 MIN_SIZE, MAX_SIZE = 32, 4096
-DEFAULT_SIZE = 512  # long side of a painting, pixels
 Mode = Literal["hq", "fast"]
 
 

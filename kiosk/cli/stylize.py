@@ -1,5 +1,6 @@
 """Subcommand: stylize. Its HQ flags are the fields of ``render.options.GatysOptions``, with
-their types, choices and defaults read from it, so ``--help`` shows what a painting gets."""
+their types, choices and defaults read from it (and ``--size`` from ``DEFAULT_SIZE``), so
+``--help`` shows what a painting gets."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from typing import Literal
 
 from kiosk.cli import CommandError
 from kiosk.config import Settings
-from render.options import DEFAULT_HQ, GatysOptions
+from render.options import DEFAULT_HQ, DEFAULT_SIZE, GatysOptions
 from render.progress import StyleProgress
-from render.stylize import DEFAULT_SIZE
 
 # The HQ options the command line sets: GatysOptions field -> help.
 HQ_FLAGS = {

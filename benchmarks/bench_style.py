@@ -33,6 +33,8 @@ from render.options import DEFAULT_HQ
 if TYPE_CHECKING:
     from PIL import Image
 
+    from render.stylize import StyleEngine
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 MODEL_DIR = Path(os.environ.get("STYLEBOOTH_MODEL_DIR", ROOT / "data" / "models"))
@@ -64,7 +66,7 @@ def _load() -> float:
     return os.getloadavg()[0]
 
 
-def seconds_per_iteration(engine, size: int, **options: Any) -> float:
+def seconds_per_iteration(engine: StyleEngine, size: int, **options: Any) -> float:
     """Median seconds between consecutive HQ iterations at one scale (setup excluded)."""
     stamps: list[float] = []
     engine.stylize(
@@ -84,7 +86,7 @@ def seconds_per_iteration(engine, size: int, **options: Any) -> float:
     return statistics.median(b - a for a, b in itertools.pairwise(stamps))
 
 
-def iteration_table(engine, device: str) -> list[dict[str, Any]]:
+def iteration_table(engine: StyleEngine, device: str) -> list[dict[str, Any]]:
     from render.device import bf16_supported
 
     variants = [("fp32", False, "max"), ("fp32", True, "max")]
@@ -129,7 +131,7 @@ def hq_end_to_end(model_dir: Path, device: str, cache_dir: Path) -> dict[str, An
     return {"cold_s": cold, "warm_s": warm, "image": image, "engine": engine}
 
 
-def fast_latency(engine) -> dict[str, float]:
+def fast_latency(engine: StyleEngine) -> dict[str, float]:
     from PIL import Image, ImageOps
 
     photo = ImageOps.fit(Image.open(FAST_PHOTO).convert("RGB"), (640, 480))
@@ -157,7 +159,7 @@ def fast_latency(engine) -> dict[str, float]:
     }
 
 
-def baseline(engine) -> dict[str, Any]:
+def baseline(engine: StyleEngine) -> dict[str, Any]:
     started = time.perf_counter()
     image = engine.stylize(PHOTO, PAINTING, size=HQ_SIZE, hq=BASELINE, seed=0)
     return {"seconds": time.perf_counter() - started, "image": image}

@@ -16,7 +16,7 @@ from render.options import DEFAULT_COMPOSE, DEFAULT_CUTOUT, ComposeOptions, Cuto
 ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cutout = sub.add_parser("cutout", help="cut the people out of a photo (RGBA PNG)")
     cutout.add_argument("photo", type=Path, help="the photo")
     cutout.add_argument("-o", "--output", type=Path, required=True, help="OUT.png (or .webp)")

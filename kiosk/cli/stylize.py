@@ -40,7 +40,7 @@ class _ShowDefaults(argparse.HelpFormatter):
         return f"{action.help} (default {action.default})"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "stylize",
         help="paint a photo in the style of a painting",

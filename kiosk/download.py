@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from db.models import Capture, JobStatus, Lane, ResultKind
 from kiosk import event_settings
 from kiosk.dbio import run_db
 from kiosk.keys import SETTINGS
-from kiosk.queue.jobs import ACTIVE
+from kiosk.queue import manager
 from kiosk.storage import resolve
 
 routes = web.RouteTableDef()
@@ -61,27 +57,10 @@ def not_found() -> web.Response:
     )
 
 
-def lookup(session: Session, token: str) -> dict[str, Any] | None:
-    capture = session.scalar(select(Capture).where(Capture.token == token))
-    if capture is None:
-        return None
-    results = {r.kind: r for r in capture.results}
-    hq = next((j for j in capture.jobs if j.mode == Lane.HQ), None)
-    painting = results.get(ResultKind.FINAL)
-    if painting is None and (hq is None or hq.status not in ACTIVE):
-        painting = results.get(ResultKind.FAST)  # the HQ render failed: the instant picture
-    return {
-        "painting": painting.path if painting else None,
-        "final": ResultKind.FINAL in results,
-        "painting_now": hq is not None and hq.status in ACTIVE,
-        "failed": hq is not None and hq.status == JobStatus.failed,
-    }
-
-
 @routes.get("/d/{token}")
 async def download_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    found = await run_db(request, lookup, token) if TOKEN.match(token) else None
+    found = await run_db(request, manager.download_state, token) if TOKEN.match(token) else None
     if found is None:
         return not_found()
     values = await run_db(request, event_settings.load, request.config_dict[SETTINGS])
@@ -106,7 +85,7 @@ async def download_page(request: web.Request) -> web.Response:
 @routes.get("/d/{token}/painting.jpg")
 async def download_painting(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
-    found = await run_db(request, lookup, token) if TOKEN.match(token) else None
+    found = await run_db(request, manager.download_state, token) if TOKEN.match(token) else None
     if found is None or found["painting"] is None:
         return not_found()
     headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

@@ -493,6 +493,26 @@ def order_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
     }
 
 
+def download_state(session: Session, token: str) -> dict[str, Any] | None:
+    """What the phone page of a download token shows: the painting's path (the final one,
+    or the instant picture when the HQ render is over without one), and whether a painting
+    is still being made; None for an unknown token."""
+    capture = session.scalar(select(Capture).where(Capture.token == token))
+    if capture is None:
+        return None
+    results = {r.kind: r for r in capture.results}
+    hq = next((j for j in capture.jobs if j.mode == Lane.HQ), None)
+    painting = results.get(ResultKind.FINAL)
+    if painting is None and (hq is None or hq.status not in ACTIVE):
+        painting = results.get(ResultKind.FAST)  # the HQ render failed: the instant picture
+    return {
+        "painting": painting.path if painting else None,
+        "final": ResultKind.FINAL in results,
+        "painting_now": hq is not None and hq.status in ACTIVE,
+        "failed": hq is not None and hq.status == JobStatus.failed,
+    }
+
+
 def capture_token(session: Session, job_id: str) -> str | None:
     """The download token of a job's capture; None for an unknown job."""
     return session.scalar(

@@ -11,7 +11,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 import kiosk.queue.manager
 from db.migrate import upgrade
@@ -327,6 +327,39 @@ def test_the_hq_render_yields_while_a_fast_job_holds_the_turn() -> None:
     with turn.held():  # a stopping worker does not wait for the turn
         stopping.set()
         assert turn.wait_free(stopping) < 1.0
+
+
+def test_the_workers_migration_keeps_results_and_requeues_what_was_running(settings) -> None:
+    """0003 → 0004 on a booth's database: results keep their job, and a job that was running
+    under the old per-job heartbeat has no worker row, so the next worker runs it again."""
+    upgrade(settings.db_url, "0003")
+    engine = make_engine(settings.db_url)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO captures (id, created_at, source, photo_path, width, height, style, "
+            "token) VALUES ('c1', '2026-01-01', 'upload', 'p.jpg', 8, 8, 'starry_night', 't1')"
+        ))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO jobs (id, capture_id, mode, options, status, progress, attempts, "
+            "created_at, timings, worker, heartbeat_at) VALUES ('j1', 'c1', 'hq', '{}', "
+            "'running', 0.4, 1, '2026-01-01', '{}', 'booth:42', '2026-01-01')"
+        ))  # fmt: skip
+        connection.execute(text(
+            "INSERT INTO results (id, capture_id, job_id, kind, path, width, height, sha256, "
+            "created_at) VALUES ('r1', 'c1', 'j1', 'fast', 'f.jpg', 8, 8, 'x', '2026-01-01')"
+        ))  # fmt: skip
+    engine.dispose()
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    db = functools.partial(manager.in_session, make_sessionmaker(engine))
+    try:
+        assert db(manager.result_paths, "c1", tuple(ResultKind)) == {ResultKind.FAST: "f.jpg"}
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT job_id FROM results")).scalar() == "j1"
+        assert db(manager.requeue_stale, 30) == ["j1"]
+        assert claim_id(db, Lane.HQ, register(db)) == "j1"
+    finally:
+        engine.dispose()
 
 
 def test_one_hq_render_per_device_across_workers(settings) -> None:

@@ -99,7 +99,10 @@ class Settings:
     )
     stale_after_s: int = field(
         default=30,
-        metadata=about("a running job whose worker sent no heartbeat this long is run again"),
+        metadata=about(
+            "a render worker whose row in the workers table has not beaten this long is given "
+            "up on: not counted on /healthz, and its running job is run again"
+        ),
     )
     admin_host: str | None = field(
         default=None,

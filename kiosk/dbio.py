@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 
 from kiosk import keys
 from kiosk.errors import busy, is_database_busy
-from kiosk.jobs import in_session
+from kiosk.queue.manager import in_session
 
 log = logging.getLogger("stylebooth.server")
 

@@ -13,18 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Export, Result
-from export.api import ExportResult, plan_export
 from export.files import sha256_file
 from render.errors import StyleBoothError
 from render.images import ImageSource
+
+if TYPE_CHECKING:  # export.api pulls in OpenCV: only the export process imports it
+    from export.api import ExportResult
 
 
 class OrderError(StyleBoothError):
@@ -62,6 +64,8 @@ def record_export(
     row to the painting it was made from. Raises ``ImageError`` for an unusable picture,
     ``ExportError`` for a bad request and ``OrderError`` for an unknown ``result_id``.
     """
+    from export.api import plan_export
+
     plan = plan_export(source_image, product, options=options, alpha=alpha)
     with sessions() as session:
         if result_id is not None and session.get(Result, result_id) is None:
@@ -73,6 +77,12 @@ def record_export(
     made = plan.make(out_dir)
     export_id = _record(sessions, made, result_id, files_root)
     return RecordedExport(export_id, made.key, made.files, made.notes, reused=False)
+
+
+def forget(session: Session, result_ids: list[str]) -> None:
+    """Delete the rows of the exports made from these results (a guest's purge)."""
+    if result_ids:
+        session.execute(delete(Export).where(Export.result_id.in_(result_ids)))
 
 
 def latest(session: Session, limit: int) -> list[tuple[Export, str | None]]:

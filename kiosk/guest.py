@@ -35,12 +35,11 @@ from kiosk.storage import (
     MAX_PHOTO_SIDE,
     PHOTO,
     capture_dir,
-    fit,
     pending_path,
     resolve,
     save_image,
 )
-from render.images import load_image
+from render.images import fit_long_side, load_image
 from render.styles import STYLES
 
 routes = web.RouteTableDef()
@@ -126,7 +125,7 @@ def _store_photo(photo: IO[bytes], data_dir: Path, capture_id: str) -> tuple[str
     covers the stored size (``MAX_PHOTO_SIDE``), so a large photo never sits in memory at
     full size."""
     image = load_image(photo, max_pixels=MAX_GUEST_PIXELS, reduce_to=MAX_PHOTO_SIDE)
-    image = fit(image, MAX_PHOTO_SIDE)
+    image = fit_long_side(image, MAX_PHOTO_SIDE, enlarge=False)
     relative = capture_dir(capture_id) / PHOTO
     save_image(pending_path(resolve(data_dir, relative)), image, quality=95)
     return str(relative), image.size

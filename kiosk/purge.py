@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from db.models import Capture, Export
+from db.models import Capture
+from kiosk import exports
 from kiosk.queue.jobs import ACTIVE
 from kiosk.storage import capture_dir, resolve
 
@@ -51,9 +52,7 @@ def delete_records(session: Session, before: datetime | None) -> PurgeReport:
         if any(job.status in ACTIVE for job in capture.jobs):
             report.skipped_active += 1
             continue
-        result_ids = [result.id for result in capture.results]
-        if result_ids:
-            session.execute(delete(Export).where(Export.result_id.in_(result_ids)))
+        exports.forget(session, [result.id for result in capture.results])
         session.delete(capture)
         report.captures.append(capture.id)
     session.flush()

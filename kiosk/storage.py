@@ -75,12 +75,3 @@ def save_image(path: Path, image: Image.Image, fmt: str = "JPEG", **options: obj
     data = encode(image, fmt, **options)
     write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
-
-
-def fit(image: Image.Image, long_side: int) -> Image.Image:
-    """The image scaled down (never up) so its long side is at most ``long_side``."""
-    if max(image.size) <= long_side:
-        return image
-    scale = long_side / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)

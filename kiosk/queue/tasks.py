@@ -27,6 +27,7 @@ from db.models import ResultKind
 from kiosk.queue import manager
 from kiosk.queue.jobs import ClaimedJob
 from kiosk.storage import capture_dir, resolve, save_image
+from render.errors import StyleBoothError
 from render.images import ImageError, load_image
 from render.options import GatysOptions
 from render.progress import StyleProgress
@@ -183,8 +184,6 @@ class HQProgress:
 
 def run_hq(ctx: JobContext) -> Timings | None:
     """The high-quality painting of the composite, previews on the way."""
-    from render.pipeline import RenderCancelled
-
     capture, options = ctx.job.capture, ctx.job.options
     started = time.perf_counter()
     hq = GatysOptions.from_mapping(options.hq)  # the stored job's options, checked again
@@ -192,21 +191,19 @@ def run_hq(ctx: JobContext) -> Timings | None:
     prepared = prepared_for(ctx, options.hq_size)
     ctx.report(stage="painting", progress=0.02)
     progress = HQProgress(ctx)
-    try:
-        painting = ctx.painter.hq(
-            prepared,
-            capture.style,
-            size=options.hq_size,
-            budget=options.budget_s,
-            hq=hq,
-            progress=progress,
-            cancel=ctx.should_stop,
-        )
-    except RenderCancelled:
-        painting = None
+    # A cancel is honoured between iterations: stylize returns the best painting so far.
+    painting = ctx.painter.hq(
+        prepared,
+        capture.style,
+        size=options.hq_size,
+        budget=options.budget_s,
+        hq=hq,
+        progress=progress,
+        cancel=ctx.should_stop,
+    )
     if ctx.stopping.is_set():
         return None
-    if painting is None or ctx.should_stop():  # cancelled or taken over: nothing to save
+    if ctx.should_stop():  # cancelled or taken over: nothing to save
         return {"hq": time.perf_counter() - started}
     ctx.report(stage="saving", progress=0.99)
     ctx.save(ResultKind.MASTER, painting, "PNG")
@@ -230,8 +227,6 @@ def progress_fraction(step: StyleProgress, budget: float | None) -> float:
 
 def failure_message(exc: Exception) -> str:
     """What the guest and the operator read when a render fails."""
-    from render.models import ModelUnavailable
-
-    if isinstance(exc, (ImageError, ModelUnavailable)):
+    if isinstance(exc, StyleBoothError):  # written for people already
         return str(exc)
     return f"the painting could not be made ({type(exc).__name__}: {exc})"

@@ -18,7 +18,8 @@ async def test_healthz_without_a_worker(aiohttp_client, settings) -> None:
     assert response.status == 200
     body = await response.json()
     assert body["version"] == __version__
-    # The device is the render worker's to say (its row in the workers table); with none running it is unknown.
+    # The device is the render worker's to say (its row in the workers table); with none
+    # running it is unknown.
     assert body["device"] is None and body["bf16"] is None and body["torch"] is None
     assert {"vgg19", "u2netp", "selfie", "magenta-predict"} <= set(body["models"])
     assert all(body["models"].values())

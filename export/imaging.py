@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
-from export.files import atomic_write
 from export.specs import DPI, TAG_PREFIX
+from render.files import atomic_write
 
 PNG_COMPRESS_LEVEL = 3  # zlib level: 6 is 3× slower on a tee for ~10 % smaller files
 SHARPEN_AMOUNT = 0.35  # unsharp mask strength after an upscale; mild on purpose

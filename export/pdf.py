@@ -24,9 +24,9 @@ from reportlab.lib.colors import CMYKColorSep, Color
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen.canvas import Canvas
 
-from export.files import atomic_write
 from export.imaging import srgb_icc
 from export.specs import CUT_CONTOUR, CUT_LINE_PT
+from render.files import atomic_write
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in points
 

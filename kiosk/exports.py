@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Export, Result
-from export.files import sha256_file
 from render.errors import StyleBoothError
+from render.files import sha256_file
 from render.images import ImageSource
 
 if TYPE_CHECKING:  # export.api pulls in OpenCV: only the export process imports it

@@ -9,16 +9,10 @@ import qrcode
 from PIL import Image, ImageOps
 from qrcode.constants import ERROR_CORRECT_M
 
-from kiosk.storage import encode, write_atomic
+from kiosk.storage import encode
+from render.files import write_atomic
 
 THUMB_SIZE = (360, 270)
-
-
-def scene_names() -> list[str]:
-    """The built-in scenes (the cut-out work's list), without the "own background" choice."""
-    from render.scenes import list_scenes
-
-    return [scene.name for scene in list_scenes() if scene.name != "own"]
 
 
 def _source(kind: str, name: str) -> Image.Image:

@@ -8,13 +8,12 @@ serves one. Routes never take a path from a URL: they look a row up by id and se
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image
+
+from render.files import sha256_bytes, write_atomic
 
 PHOTO = "photo.jpg"
 MAX_PHOTO_SIDE = 3072  # the stored photo; renders and prints never need more
@@ -46,21 +45,6 @@ def pending_path(path: Path) -> Path:
     return path.with_name(PENDING_PREFIX + path.name)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary data files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
     buffer = io.BytesIO()
     if fmt == "JPEG":
@@ -74,4 +58,4 @@ def save_image(path: Path, image: Image.Image, fmt: str = "JPEG", **options: obj
     """Write the image atomically; return the sha256 of the file."""
     data = encode(image, fmt, **options)
     write_atomic(path, data)
-    return hashlib.sha256(data).hexdigest()
+    return sha256_bytes(data)

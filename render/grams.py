@@ -8,7 +8,6 @@ Targets are computed in float32 (once per style, so precision costs nothing here
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from render.files import sha256_bytes, write_atomic
 from render.losses import gram_matrix
 from render.options import STYLE_LAYERS
 from render.tensors import to_tensor
@@ -38,7 +38,7 @@ class GramCache:
     @staticmethod
     def key(digest: str, size: tuple[int, int], pool: str, layers: tuple[str, ...]) -> str:
         settings = json.dumps({"size": size, "pool": pool, "layers": layers, "v": 1})
-        return hashlib.sha256(f"{digest}:{settings}".encode()).hexdigest()[:32]
+        return sha256_bytes(f"{digest}:{settings}".encode())[:32]
 
     def get(
         self,
@@ -104,9 +104,6 @@ class GramCache:
         path = self._path(key)
         if path is None:
             return
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{threading.get_ident()}.partial")
-        save_file({k: v.contiguous() for k, v in grams.items()}, str(partial))
-        partial.replace(path)
+        write_atomic(path, save({k: v.contiguous() for k, v in grams.items()}))

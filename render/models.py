@@ -9,7 +9,6 @@ never fall back to untrained weights: a missing model is an error that says how 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import json
 import os
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from render.errors import StyleBoothError
+from render.files import file_digest, sha256_file, write_atomic
 
 MANIFEST = "manifest.json"
 
@@ -55,20 +55,9 @@ class ModelSpec:
         )
 
 
-def _hash(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def md5sum(path: Path) -> str:
-    return _hash(path, "md5")
-
-
-def sha256sum(path: Path) -> str:
-    return _hash(path, "sha256")
+    """The published checksum of a model file (its packages list md5, not sha256)."""
+    return file_digest(path, "md5")
 
 
 def _convert_vgg19(source: Path, target: Path) -> None:
@@ -176,9 +165,7 @@ class ModelStore:
     def _record(self, name: str, digest: str) -> None:
         manifest = self._manifest()
         manifest[name] = digest
-        tmp = self.root / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        tmp.replace(self.root / MANIFEST)
+        write_atomic(self.root / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
 
     def is_intact(self, name: str) -> bool:
         """True when the cached file exists and has the hash recorded when it was made."""
@@ -194,7 +181,7 @@ class ModelStore:
         key = (stat.st_size, stat.st_mtime_ns)
         cached = self._hashed.get(path)
         if cached is None or cached[0] != key:
-            cached = self._hashed[path] = (key, sha256sum(path))
+            cached = self._hashed[path] = (key, sha256_file(path))
         return cached[1]
 
     def status(self) -> dict[str, bool]:
@@ -227,7 +214,7 @@ class ModelStore:
             else:
                 spec.convert(member, partial)
             partial.replace(target)
-        self._record(name, sha256sum(target))
+        self._record(name, sha256_file(target))
         return target
 
     def fetch_all(self, names: list[str] | None = None) -> dict[str, Path]:

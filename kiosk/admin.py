@@ -26,7 +26,6 @@ from kiosk import event_settings, exports, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import SETTINGS
-from kiosk.media import scene_names
 from kiosk.queue import manager
 from kiosk.security import (
     SAFE_METHODS,
@@ -38,6 +37,8 @@ from kiosk.security import (
     read_json,
     token_matches,
 )
+from render.scenes import OWN, selectable_scenes
+from render.styles import STYLES
 
 REALM = 'Basic realm="StyleBooth admin", charset="UTF-8"'
 routes = web.RouteTableDef()
@@ -180,7 +181,7 @@ def job_row(job: Job) -> dict[str, Any]:
         "capture_id": job.capture_id,
         "mode": job.mode,
         "style": job.capture.style,
-        "scene": job.capture.scene or "own",
+        "scene": job.capture.scene or OWN,
         "status": job.status.value,
         "stage": job.stage,
         "progress": round(job.progress, 4),
@@ -243,25 +244,23 @@ async def get_settings(request: web.Request) -> web.Response:
 
 
 def _choices() -> dict[str, list[dict[str, str]]]:
-    from render.scenes import list_scenes
-    from render.styles import STYLES
-
     return {
         "styles": [{"name": name, "title": style.title} for name, style in STYLES.items()],
-        "scenes": [{"name": s.name, "title": s.title} for s in list_scenes() if s.name != "own"],
+        "scenes": [{"name": s.name, "title": s.title} for s in selectable_scenes()],
     }
 
 
 @routes.get("/api/choices")
 async def get_choices(_request: web.Request) -> web.Response:
     """Every painting and scene the event settings can offer."""
-    return web.json_response(await asyncio.to_thread(_choices))
+    return web.json_response(_choices())
 
 
 @routes.put("/api/settings")
 async def put_settings(request: web.Request) -> web.Response:
     changes = await read_json(request, "send the settings as a JSON object")
-    checked = event_settings.validate(changes, await run_io(request, scene_names))  # or 400
+    scene_names = [scene.name for scene in selectable_scenes()]
+    checked = event_settings.validate(changes, scene_names)  # or 400
     await run_db(request, event_settings.save, checked)
     return await get_settings(request)
 

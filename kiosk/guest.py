@@ -24,7 +24,7 @@ from kiosk.errors import ApiError, not_found
 from kiosk.exports import stored_file
 from kiosk.job_view import Links, describe, painter_alive
 from kiosk.keys import EXPORT_POOL, SETTINGS, UPLOADS
-from kiosk.media import qr_png, scene_names, thumbnail
+from kiosk.media import qr_png, thumbnail
 from kiosk.network import public_base
 from kiosk.orders import PRODUCT_NAMES, PRODUCTS
 from kiosk.queue import manager
@@ -40,6 +40,7 @@ from kiosk.storage import (
     save_image,
 )
 from render.images import fit_long_side, load_image
+from render.scenes import OWN, selectable_scenes
 from render.styles import STYLES
 
 routes = web.RouteTableDef()
@@ -59,9 +60,7 @@ def links(request: web.Request) -> Links:
 async def config(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
     values = await run_db(request, event_settings.load, settings)
-    from render.scenes import list_scenes
-
-    scenes = [s for s in await run_io(request, list_scenes) if s.name != "own"]
+    scenes = selectable_scenes()
     style_names = values["styles"] or list(STYLES)
     scene_filter = values["scenes"]
     return web.json_response(
@@ -79,7 +78,7 @@ async def config(request: web.Request) -> web.Response:
                 for name in style_names
                 if name in STYLES
             ],
-            "scenes": [{"name": "own", "title": "Keep my background", "thumb_url": None}]
+            "scenes": [{"name": OWN, "title": "Keep my background", "thumb_url": None}]
             + [
                 {
                     "name": scene.name,
@@ -111,7 +110,7 @@ async def style_thumb(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/scenes/{name}/thumb.jpg")
 async def scene_thumb(request: web.Request) -> web.FileResponse:
-    return await _thumb(request, "scenes", await run_io(request, scene_names))
+    return await _thumb(request, "scenes", [scene.name for scene in selectable_scenes()])
 
 
 # --- captures -------------------------------------------------------------------------------
@@ -159,9 +158,9 @@ async def create_capture(request: web.Request) -> web.Response:
             raise ApiError(
                 400, "unknown_style", f"unknown style {style!r}; choose one of: {', '.join(STYLES)}"
             )
-        scene = fields.get("scene") or "own"
-        if scene != "own":
-            allowed_scenes = values["scenes"] or await run_io(request, scene_names)
+        scene = fields.get("scene") or OWN
+        if scene != OWN:
+            allowed_scenes = values["scenes"] or [s.name for s in selectable_scenes()]
             if scene not in allowed_scenes:
                 raise ApiError(
                     400,
@@ -187,7 +186,7 @@ async def create_capture(request: web.Request) -> web.Response:
                     photo_path=photo_path,
                     size=size,
                     style=style,
-                    scene=None if scene == "own" else scene,
+                    scene=None if scene == OWN else scene,
                     options=job_options(settings),
                 ),
             )

@@ -20,6 +20,7 @@ from kiosk.dbio import Where, run_db
 from kiosk.keys import SETTINGS
 from kiosk.queue import manager
 from kiosk.queue.jobs import ACTIVE, JobState
+from render.scenes import OWN
 
 # Long enough for the supervisor to restart a worker that just died.
 PAINTER_GRACE_S = 15.0
@@ -72,7 +73,7 @@ def job_json(state: JobState, links: Links, painter_alive: bool | None = None) -
         "capture_id": state.capture_id,
         "mode": state.lane.value,
         "style": state.style,
-        "scene": state.scene or "own",
+        "scene": state.scene or OWN,
         "person_found": state.person_found,
         "status": state.status.value,
         "stage": stage,

@@ -15,7 +15,7 @@ from render.cancel import Cancel
 from render.options import DEFAULT_HQ, GatysOptions
 from render.pipeline import Prepared, prepare
 from render.progress import Progress
-from render.scenes import OWN, list_scenes
+from render.scenes import OWN, selectable_scenes
 from render.stylize import StyleEngine
 
 
@@ -61,5 +61,5 @@ class Painter:
         does not pay for it."""
         self.engine.warm_up()
         photo = Image.new("RGB", (160, 120), (128, 110, 90))
-        scene = next(s.name for s in list_scenes() if s.name != OWN)
+        scene = selectable_scenes()[0].name
         self.fast(self.prepare(photo, scene, 128), style, 128)

@@ -133,6 +133,12 @@ def list_scenes() -> list[Scene]:
     return list(SCENES.values())
 
 
+def selectable_scenes() -> list[Scene]:
+    """The scenes with a picture, in catalogue order: what a guest picks from and an operator
+    can offer (the booth shows its own "Keep my background" choice, ``OWN``, before them)."""
+    return [scene for scene in SCENES.values() if scene.name != OWN]
+
+
 def get_scene(name: str) -> Scene:
     try:
         return SCENES[name]

@@ -5,7 +5,7 @@ import { Camera } from "./camera.js";
 import { $ } from "./dom.js";
 import { IdleTimer } from "./idle.js";
 import { Machine } from "./machine.js";
-import { artStates } from "./screens/art.js";
+import { artStates } from "./screens/render.js";
 import { attractState } from "./screens/attract.js";
 import { cameraState } from "./screens/camera.js";
 import { failsafeState } from "./screens/failsafe.js";

@@ -8,22 +8,26 @@ export STYLEBOOTH_DATA_DIR ?= $(CURDIR)/data
 export STYLEBOOTH_MODEL_DIR ?= $(STYLEBOOTH_DATA_DIR)/models
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint models system-deps clean
+.PHONY: run test bench lint typecheck models system-deps clean
 
 run: $(VENV)/.installed-run models
 	$(BIN)/stylebooth db upgrade
 	$(BIN)/stylebooth serve
 
-test: $(VENV)/.installed-test models system-deps
+test: $(VENV)/.installed-test models system-deps typecheck
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test models
 	$(BIN)/python -m benchmarks.run
 
-lint: $(VENV)/.installed-test
+lint: $(VENV)/.installed-test typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy over kiosk/, render/, export/, db/ and benchmarks/ (the list is in pyproject.toml).
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
 
 models: $(VENV)/.installed-run
 	$(BIN)/stylebooth models fetch

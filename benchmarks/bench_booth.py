@@ -34,6 +34,8 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
+from benchmarks.run import print_rows, row
+
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data")) / "people"
 MODEL_DIR = Path(os.environ.get("STYLEBOOTH_MODEL_DIR", ROOT / "data" / "models"))
@@ -228,8 +230,8 @@ async def measure(data_dir: Path) -> dict[str, Any]:
             #    WebSocket open and a status poll every 250 ms, like a second screen), and
             #    the same ticks in an idle process for the machine's noise floor.
             ours, theirs = context.Pipe()
-            idle = context.Process(target=idle_ticking, args=(theirs,))
-            idle.start()
+            idle_process = context.Process(target=idle_ticking, args=(theirs,))
+            idle_process.start()
             assert await asyncio.to_thread(ours.recv) == "ready"
             stop = asyncio.Event()
             ticker = asyncio.create_task(ticking(stop.is_set))
@@ -254,7 +256,7 @@ async def measure(data_dir: Path) -> dict[str, Any]:
             await asyncio.gather(*followers)
             ours.send("stop")
             idle_ticks = await asyncio.to_thread(ours.recv)
-            idle.join()
+            idle_process.join()
             own = unexplained(server_ticks, idle_ticks)
             raw["loop_lag_ms"] = lag_summary(server_ticks)
             raw["idle_process_lag_ms"] = lag_summary(idle_ticks)
@@ -299,56 +301,52 @@ def run() -> dict[str, Any]:
         raw = asyncio.run(measure(Path(tmp) / "data"))
     idle = statistics.median(raw["first_picture_idle_s"])
     rows = [
-        {
-            "metric": "capture → first stylised picture (idle worker, median of 3)",
-            "value": idle,
-            "unit": "s",
-            "target": "≤ 1.5 s",
-        },
-        {
-            "metric": "capture → first picture while another guest's HQ render runs",
-            "value": raw["first_picture_during_hq_s"],
-            "unit": "s",
-            "target": "≤ 1.5 s",
-        },
-        {
-            "metric": f"capture → HQ painting, {raw['hq_size']} px "
+        row(
+            "capture → first stylised picture (idle worker, median of 3)",
+            idle,
+            unit="s",
+            target="≤ 1.5 s",
+        ),
+        row(
+            "capture → first picture while another guest's HQ render runs",
+            raw["first_picture_during_hq_s"],
+            unit="s",
+            target="≤ 1.5 s",
+        ),
+        row(
+            f"capture → HQ painting, {raw['hq_size']} px "
             f"({raw['hq_timings']['steps']} of {raw['hq_timings']['steps_planned']} steps "
             f"in the {raw['hq_budget_s']} s budget)",
-            "value": raw["hq_512_s"],
-            "unit": "s",
-            "target": "",
-        },
-        {
-            "metric": "event loop worst lag during an HQ render",
-            "value": raw["loop_lag_ms"]["worst"],
-            "unit": "ms",
-            "target": "≤ 50 ms",
-        },
-        {
-            "metric": "… of it not shared by an idle process (the server's own lag)",
-            "value": raw["loop_own_lag_ms"]["worst"],
-            "unit": "ms",
-            "target": "≤ 50 ms",
-        },
-        {
-            "metric": "event loop 99th-percentile lag during an HQ render",
-            "value": raw["loop_lag_ms"]["p99"],
-            "unit": "ms",
-            "target": "",
-        },
-        {
-            "metric": "worst lag of an idle process meanwhile (the machine's stalls)",
-            "value": raw["idle_process_lag_ms"]["worst"],
-            "unit": "ms",
-            "target": "",
-        },
-        {
-            "metric": f"GET /api/jobs/{{id}}, {LOAD_CONCURRENCY} clients on loopback",
-            "value": raw["status_load"]["rps"],
-            "unit": "req/s",
-            "target": "",
-        },
+            raw["hq_512_s"],
+            unit="s",
+        ),
+        row(
+            "event loop worst lag during an HQ render",
+            raw["loop_lag_ms"]["worst"],
+            unit="ms",
+            target="≤ 50 ms",
+        ),
+        row(
+            "… of it not shared by an idle process (the server's own lag)",
+            raw["loop_own_lag_ms"]["worst"],
+            unit="ms",
+            target="≤ 50 ms",
+        ),
+        row(
+            "event loop 99th-percentile lag during an HQ render",
+            raw["loop_lag_ms"]["p99"],
+            unit="ms",
+        ),
+        row(
+            "worst lag of an idle process meanwhile (the machine's stalls)",
+            raw["idle_process_lag_ms"]["worst"],
+            unit="ms",
+        ),
+        row(
+            f"GET /api/jobs/{{id}}, {LOAD_CONCURRENCY} clients on loopback",
+            raw["status_load"]["rps"],
+            unit="req/s",
+        ),
     ]
     return {"rows": rows, "raw": raw}
 
@@ -356,5 +354,4 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     result = run()
     print(json.dumps(result["raw"], indent=2))
-    for row in result["rows"]:
-        print(f"{row['metric']:66} {row['value']:9.3f} {row['unit']:6} {row['target']}")
+    print_rows(result["rows"])

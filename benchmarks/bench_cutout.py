@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmarks.run import row
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 PEOPLE = SHARED / "people"
@@ -100,35 +102,21 @@ def run() -> dict[str, Any]:
     )
     default = iou["cut_out (default)"]
     rows = [
-        {"metric": f"IoU {name}", "value": value, "target": "≥ 0.93 mean"}
+        row(f"IoU {name}", value, target="≥ 0.93 mean")
         for name, value in default.items()
         if name != "mean"
     ]
     rows += [
-        {"metric": "IoU mean", "value": default["mean"], "target": "≥ 0.93"},
-        {
-            "metric": "cut-out 1280×720",
-            "value": ms["cutout"]["wall"],
-            "unit": "ms",
-            "target": "≤ 300",
-        },
-        {
-            "metric": "compose 1280×720",
-            "value": ms["compose"]["wall"],
-            "unit": "ms",
-            "target": "≤ 100",
-        },
-        {
-            "metric": "IoU mean, with u2netp",
-            "value": iou["cut_out(use_u2netp=True)"]["mean"],
-            "target": "(option)",
-        },
-        {
-            "metric": "cut-out 1280×720, with u2netp",
-            "value": ms["cutout_u2netp"]["wall"],
-            "unit": "ms",
-            "target": "(option)",
-        },
+        row("IoU mean", default["mean"], target="≥ 0.93"),
+        row("cut-out 1280×720", ms["cutout"]["wall"], unit="ms", target="≤ 300"),
+        row("compose 1280×720", ms["compose"]["wall"], unit="ms", target="≤ 100"),
+        row("IoU mean, with u2netp", iou["cut_out(use_u2netp=True)"]["mean"], target="(option)"),
+        row(
+            "cut-out 1280×720, with u2netp",
+            ms["cutout_u2netp"]["wall"],
+            unit="ms",
+            target="(option)",
+        ),
     ]
     return {
         "iou": iou,

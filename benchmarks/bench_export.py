@@ -8,6 +8,7 @@ three people with its reference people mask, at the booth's fast render size.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from benchmarks.run import row
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -62,16 +65,13 @@ def run() -> dict[str, Any]:
     samples: dict[str, list[float]] = {name: [] for name in CASES}
     with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
         jobs: dict[str, Callable[[], object]] = {
-            name: (
-                lambda product=product, options=options, use_mask=use_mask, name=name: (
-                    export_product(
-                        image,
-                        product,
-                        options=options,
-                        out_dir=Path(tmp) / name,
-                        alpha=mask if use_mask else None,
-                    )
-                )
+            name: functools.partial(
+                export_product,
+                image,
+                product,
+                options=options,
+                out_dir=Path(tmp) / name,
+                alpha=mask if use_mask else None,
             )
             for name, (product, options, use_mask) in CASES.items()
         }
@@ -83,7 +83,7 @@ def run() -> dict[str, Any]:
                 samples[name].append(time.perf_counter() - started)
     seconds = {name: round(statistics.median(values), 2) for name, values in samples.items()}
     rows = [
-        {"metric": LABELS[name], "value": value, "unit": "s", "target": TARGETS.get(name, "")}
+        row(LABELS[name], value, unit="s", target=TARGETS.get(name, ""))
         for name, value in seconds.items()
     ]
     return {
@@ -102,8 +102,8 @@ def table(result: dict[str, Any]) -> str:
         f"| export from a {result['input']} (median of {result['repeats']}) | s | target |",
         "| --- | --- | --- |",
     ]
-    for row in result["rows"]:
-        lines.append(f"| {row['metric']} | {row['value']:.2f} | {row['target']} |")
+    for entry in result["rows"]:
+        lines.append(f"| {entry['metric']} | {entry['value']:.2f} | {entry['target']} |")
     return "\n".join(lines)
 
 

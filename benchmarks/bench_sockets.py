@@ -33,6 +33,8 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
+from benchmarks.run import print_rows, row
+
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data")) / "people"
 MODEL_DIR = Path(os.environ.get("STYLEBOOTH_MODEL_DIR", ROOT / "data" / "models"))
@@ -185,24 +187,20 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stylebooth-bench-sockets-") as tmp:
         raw = asyncio.run(measure(Path(tmp) / "data"))
     rows = [
-        {
-            "metric": "GET /healthz median, no job WebSocket open",
-            "value": raw["no_sockets"]["median_ms"],
-            "unit": "ms",
-            "target": "",
-        },
-        {
-            "metric": f"GET /healthz median, {SOCKETS} WebSockets on one job",
-            "value": raw["one_job"]["median_ms"],
-            "unit": "ms",
-            "target": "≈ without sockets (was 930 ms)",
-        },
-        {
-            "metric": f"GET /healthz median, {SOCKETS} WebSockets over {SPREAD_JOBS} jobs",
-            "value": raw["spread"]["median_ms"],
-            "unit": "ms",
-            "target": "",
-        },
+        row(
+            "GET /healthz median, no job WebSocket open", raw["no_sockets"]["median_ms"], unit="ms"
+        ),
+        row(
+            f"GET /healthz median, {SOCKETS} WebSockets on one job",
+            raw["one_job"]["median_ms"],
+            unit="ms",
+            target="≈ without sockets (was 930 ms)",
+        ),
+        row(
+            f"GET /healthz median, {SOCKETS} WebSockets over {SPREAD_JOBS} jobs",
+            raw["spread"]["median_ms"],
+            unit="ms",
+        ),
     ]
     return {"rows": rows, "raw": raw}
 
@@ -210,5 +208,4 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     result = run()
     print(json.dumps(result["raw"], indent=2))
-    for row in result["rows"]:
-        print(f"{row['metric']:66} {row['value']:9.3f} {row['unit']:6} {row['target']}")
+    print_rows(result["rows"])

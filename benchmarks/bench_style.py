@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchmarks.run import print_rows, row
 from render.options import DEFAULT_HQ
 
 if TYPE_CHECKING:
@@ -185,30 +186,29 @@ def run() -> dict[str, Any]:
             for r in out["iterations"]:
                 if r["device"] == device and r["pool"] == "max":
                     rows.append(
-                        {
-                            "metric": f"HQ iteration {r['size']} px, {device} {r['precision']}"
-                            f" {r['layout']}",
-                            "value": r["seconds"],
-                            "unit": "s",
-                        }
+                        row(
+                            f"HQ iteration {r['size']} px, {device} {r['precision']} {r['layout']}",
+                            r["seconds"],
+                            unit="s",
+                        )
                     )
             print(f"== style: HQ end to end on {device}", flush=True)
             hq = hq_end_to_end(MODEL_DIR, device, Path(tmp) / f"e2e-{device}")
             target = "≤ 2 s" if device == "cuda" else "≤ 30 s"
             rows.append(
-                {
-                    "metric": f"HQ {HQ_SIZE} px end to end, {device} (next guest, cached style)",
-                    "value": round(hq["warm_s"], 2),
-                    "unit": "s",
-                    "target": target,
-                }
+                row(
+                    f"HQ {HQ_SIZE} px end to end, {device} (next guest, cached style)",
+                    round(hq["warm_s"], 2),
+                    unit="s",
+                    target=target,
+                )
             )
             rows.append(
-                {
-                    "metric": f"HQ {HQ_SIZE} px end to end, {device} (fresh engine, new style)",
-                    "value": round(hq["cold_s"], 2),
-                    "unit": "s",
-                }
+                row(
+                    f"HQ {HQ_SIZE} px end to end, {device} (fresh engine, new style)",
+                    round(hq["cold_s"], 2),
+                    unit="s",
+                )
             )
             out[f"hq_{device}"] = {"cold_s": hq["cold_s"], "warm_s": hq["warm_s"]}
             print(f"   warm {hq['warm_s']:.1f} s, cold {hq['cold_s']:.1f} s", flush=True)
@@ -216,12 +216,12 @@ def run() -> dict[str, Any]:
             fast = fast_latency(hq["engine"])
             out[f"fast_{device}"] = fast
             rows.append(
-                {
-                    "metric": f"fast 640×480, {device} (median of 10)",
-                    "value": round(fast["median_s"] * 1000),
-                    "unit": "ms",
-                    "target": "≤ 150 ms" if device == "cpu" else "",
-                }
+                row(
+                    f"fast 640×480, {device} (median of 10)",
+                    round(fast["median_s"] * 1000),
+                    unit="ms",
+                    target="≤ 150 ms" if device == "cpu" else "",
+                )
             )
             print(f"   {fast['median_s'] * 1000:.0f} ms", flush=True)
             if device != "cpu":
@@ -252,21 +252,31 @@ def run() -> dict[str, Any]:
             out["painting_distances"] = painting_itself.__dict__
             out["speedup"] = base["seconds"] / hq["warm_s"]
             rows += [
-                {"metric": "baseline 512 px (fp32, 1 scale, 300 steps)", "value": round(
-                    base["seconds"], 1), "unit": "s"},
-                {"metric": "HQ speed-up over the baseline", "value": round(out["speedup"], 1),
-                 "unit": "×"},
-                {"metric": "style distance (Gram, to the painting): HQ / baseline",
-                 "value": f"{ours.style:.3f} / {theirs.style:.3f}",
-                 "target": "HQ ≤ baseline"},
-                {"metric": "content distance (conv4_2, to the photo): HQ / baseline",
-                 "value": f"{ours.content:.3f} / {theirs.content:.3f}",
-                 "target": "HQ clearly lower"},
-                {"metric": "for scale, photo / painting: style distance",
-                 "value": f"{photo_itself.style:.3f} / {painting_itself.style:.3f}"},
-                {"metric": "for scale, photo / painting: content distance",
-                 "value": f"{photo_itself.content:.3f} / {painting_itself.content:.3f}"},
-            ]  # fmt: skip
+                row(
+                    "baseline 512 px (fp32, 1 scale, 300 steps)",
+                    round(base["seconds"], 1),
+                    unit="s",
+                ),
+                row("HQ speed-up over the baseline", round(out["speedup"], 1), unit="×"),
+                row(
+                    "style distance (Gram, to the painting): HQ / baseline",
+                    f"{ours.style:.3f} / {theirs.style:.3f}",
+                    target="HQ ≤ baseline",
+                ),
+                row(
+                    "content distance (conv4_2, to the photo): HQ / baseline",
+                    f"{ours.content:.3f} / {theirs.content:.3f}",
+                    target="HQ clearly lower",
+                ),
+                row(
+                    "for scale, photo / painting: style distance",
+                    f"{photo_itself.style:.3f} / {painting_itself.style:.3f}",
+                ),
+                row(
+                    "for scale, photo / painting: content distance",
+                    f"{photo_itself.content:.3f} / {painting_itself.content:.3f}",
+                ),
+            ]
             print(f"   {base['seconds']:.0f} s; HQ {ours}, baseline {theirs}", flush=True)
     out["load_average"] = {"before": load_before, "after": _load()}
     return out
@@ -328,23 +338,23 @@ def contact_sheet(
     )
     draw = ImageDraw.Draw(sheet)
 
-    def place(image: Image.Image, row: int, column: int, caption: str = "") -> None:
-        x, y = pad + column * (tile + pad), pad + row * (tile + label + pad)
+    def place(image: Image.Image, line: int, column: int, caption: str = "") -> None:
+        x, y = pad + column * (tile + pad), pad + line * (tile + label + pad)
         thumb = ImageOps.contain(image, (tile, tile), Image.Resampling.LANCZOS)
         sheet.paste(thumb, (x + (tile - thumb.width) // 2, y + label + (tile - thumb.height) // 2))
         draw.text((x + 2, y + 2), caption[:28], fill=(40, 40, 40))
 
     for column, painting in enumerate(paintings, start=1):
         place(load_image(painting), 0, column, painting.stem.replace("_", " "))
-    for row, person in enumerate(people, start=1):
-        place(load_image(person), row, 0, person.stem)
+    for line, person in enumerate(people, start=1):
+        place(load_image(person), line, 0, person.stem)
         for column, painting in enumerate(paintings, start=1):
             cell = cells / f"{person.stem}__{painting.stem}__{version}.png"
             if not cell.is_file():
                 started = time.perf_counter()
                 engine.stylize(person, painting, size=size).save(cell)
                 print(f"  {cell.name}: {time.perf_counter() - started:.0f} s", flush=True)
-            place(Image.open(cell).convert("RGB"), row, column)
+            place(Image.open(cell).convert("RGB"), line, column)
     out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out, quality=66, optimize=True, progressive=True)
     return out
@@ -358,7 +368,4 @@ if __name__ == "__main__":
         raise SystemExit(0)
     result = run()
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2, default=str))
-    for row in result["rows"]:
-        print(
-            f"| {row['metric']} | {row['value']} {row.get('unit', '')} | {row.get('target', '')} |"
-        )
+    print_rows(result["rows"])

@@ -29,6 +29,8 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
+from benchmarks.run import print_rows, row
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_ROOT = Path(os.environ.get("BENCH_ROOT", ROOT))
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -176,8 +178,10 @@ def run() -> dict[str, Any]:
         )
         command = [sys.executable, "-m", "kiosk", "serve", "--no-worker", "--port", str(port)]
         server = subprocess.Popen(command, cwd=SERVER_ROOT, env=env, stderr=subprocess.PIPE)
+        assert server.stderr is not None  # stderr=PIPE
         errors: list[bytes] = []
-        threading.Thread(target=lambda: errors.extend(server.stderr), daemon=True).start()
+        stderr = server.stderr
+        threading.Thread(target=lambda: errors.extend(stderr), daemon=True).start()
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120
@@ -200,55 +204,33 @@ def run() -> dict[str, Any]:
     raw["loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
     statuses = raw["large_statuses"]
     rows = [
-        {
-            "metric": "server RSS at rest (after 2 uploads)",
-            "value": raw["rss_rest_mb"],
-            "unit": "MB",
-            "target": "",
-        },
-        {
-            "metric": f"server RSS after {ABORTED} aborted uploads ({SENT_MB} of {DECLARED_MB} MB "
-            "sent)",
-            "value": raw["rss_after_aborted_mb"],
-            "unit": "MB",
-            "target": "≤ rest + 100 (was 642 MB)",
-        },
-        {
-            "metric": f"server RSS peak during {LARGE} concurrent 24 MP photos",
-            "value": raw["rss_peak_large_mb"],
-            "unit": "MB",
-            "target": "≤ 1000 (was 2.6 GB)",
-        },
-        {
-            "metric": f"server RSS after the {LARGE} photos",
-            "value": raw["rss_after_large_mb"],
-            "unit": "MB",
-            "target": "",
-        },
-        {
-            "metric": f"{LARGE} concurrent 24 MP photos: stored / busy (503)",
-            "value": f"{statuses.get('201', 0)} / {statuses.get('503', 0)}",
-            "unit": "",
-            "target": "the rest 503 at once",
-        },
-        {
-            "metric": f"all {LARGE} answered in",
-            "value": raw["large_all_answered_s"],
-            "unit": "s",
-            "target": "",
-        },
-        {
-            "metric": "/healthz meanwhile, median",
-            "value": raw["healthz_ms"]["median"],
-            "unit": "ms",
-            "target": "",
-        },
-        {
-            "metric": "/healthz meanwhile, worst",
-            "value": raw["healthz_ms"]["worst"],
-            "unit": "ms",
-            "target": "≪ 9.6 s (before)",
-        },
+        row("server RSS at rest (after 2 uploads)", raw["rss_rest_mb"], unit="MB"),
+        row(
+            f"server RSS after {ABORTED} aborted uploads ({SENT_MB} of {DECLARED_MB} MB sent)",
+            raw["rss_after_aborted_mb"],
+            unit="MB",
+            target="≤ rest + 100 (was 642 MB)",
+        ),
+        row(
+            f"server RSS peak during {LARGE} concurrent 24 MP photos",
+            raw["rss_peak_large_mb"],
+            unit="MB",
+            target="≤ 1000 (was 2.6 GB)",
+        ),
+        row(f"server RSS after the {LARGE} photos", raw["rss_after_large_mb"], unit="MB"),
+        row(
+            f"{LARGE} concurrent 24 MP photos: stored / busy (503)",
+            f"{statuses.get('201', 0)} / {statuses.get('503', 0)}",
+            target="the rest 503 at once",
+        ),
+        row(f"all {LARGE} answered in", raw["large_all_answered_s"], unit="s"),
+        row("/healthz meanwhile, median", raw["healthz_ms"]["median"], unit="ms"),
+        row(
+            "/healthz meanwhile, worst",
+            raw["healthz_ms"]["worst"],
+            unit="ms",
+            target="≪ 9.6 s (before)",
+        ),
     ]
     return {"rows": rows, "raw": raw}
 
@@ -256,7 +238,4 @@ def run() -> dict[str, Any]:
 if __name__ == "__main__":
     result = run()
     print(json.dumps(result["raw"], indent=2))
-    for row in result["rows"]:
-        value = row["value"]
-        shown = f"{value:9.1f}" if isinstance(value, float) else f"{value:>9}"
-        print(f"{row['metric']:62} {shown} {row['unit']:3} {row['target']}")
+    print_rows(result["rows"])

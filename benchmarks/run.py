@@ -34,7 +34,7 @@ CPU_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2")
 def cpu() -> dict[str, Any]:
     """The CPU's model and the flags that decide bf16 speed (AMX, AVX-512 BF16): figures from
     two CPUs are not comparable, only ratios measured in one run."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), set[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
@@ -76,6 +76,17 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
+
+
+def row(metric: str, value: Any, *, unit: str = "", target: str = "") -> dict[str, Any]:
+    """One line of an area's results: what ``table`` writes into the README."""
+    return {"metric": metric, "value": value, "unit": unit, "target": target}
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    """An area's rows on the terminal (``python -m benchmarks.bench_AREA`` run alone)."""
+    for line in rows:
+        print(f"{line['metric']:66} {_fmt(line['value']):>9} {line['unit']:6} {line['target']}")
 
 
 def table(results: dict[str, Any]) -> str:

@@ -14,11 +14,13 @@ import asyncio
 import base64
 import binascii
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus, utcnow
@@ -109,7 +111,7 @@ async def _basic_login(request: web.Request, login: AdminLogin) -> web.Response 
 
 
 @web.middleware
-async def admin_auth(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The operator's side: the session cookie, or else the Basic password (which then starts
     a session); and for every change a browser sends, the session's CSRF token."""
     login = request.app[LOGIN]
@@ -208,7 +210,7 @@ async def get_jobs(request: web.Request) -> web.Response:
     return web.json_response({"jobs": await run_db(request, list_jobs, status, _limit(request))})
 
 
-def _change(action: str):  # type: ignore[no-untyped-def]
+def _change(action: str) -> Callable[[Session, str], dict[str, Any] | None]:
     def change(session: Session, job_id: str) -> dict[str, Any] | None:
         job = (manager.retry if action == "retry" else manager.cancel)(session, job_id)
         if job is None:
@@ -257,7 +259,7 @@ async def get_choices(_request: web.Request) -> web.Response:
 
 
 @routes.put("/api/settings")
-async def put_settings(request: web.Request) -> web.Response:
+async def put_settings(request: web.Request) -> web.StreamResponse:
     changes = await read_json(request, "send the settings as a JSON object")
     scene_names = [scene.name for scene in selectable_scenes()]
     checked = event_settings.validate(changes, scene_names)  # or 400

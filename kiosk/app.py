@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import WSCloseCode, web
+from aiohttp.typedefs import Handler
 
 from db.migrate import upgrade
 from db.session import make_engine, make_sessionmaker
@@ -51,7 +52,7 @@ _NO_SUCH_NAME = {errno.ENAMETOOLONG, errno.ENOTDIR, errno.EINVAL}
 
 
 @web.middleware
-async def static_names(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def static_names(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A static file whose name cannot exist is a 404, like any other missing file."""
     try:
         return await handler(request)
@@ -81,7 +82,7 @@ def on_admin_site(request: web.Request) -> bool:
 
 
 @web.middleware
-async def admin_site(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def admin_site(request: web.Request, handler: Handler) -> web.StreamResponse:
     """With ``admin_port`` set, the operator's side lives only on its own site (a port, and the
     address ``admin_host`` that a firewall or a TLS proxy can guard apart from the guests'):
     the guests' site answers 404 for /admin, and the admin site serves nothing of the guests'
@@ -144,7 +145,8 @@ def create_app(
         app.cleanup_ctx.append(worker_process)
 
     async def close_sockets(app: web.Application) -> None:
-        for ws in list(app[SOCKETS]):
+        sockets = app[SOCKETS]  # a WeakSet: copied before closing changes it
+        for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     async def dispose(app: web.Application) -> None:

@@ -25,5 +25,5 @@ SESSIONS = web.AppKey("sessions", sessionmaker[Session])
 IO_POOL: web.AppKey[IoPool] = web.AppKey("io_pool")  # set by kiosk.dbio.io_pool
 WATCHERS: web.AppKey[Watchers] = web.AppKey("watchers")  # set by kiosk.watch.watchers
 UPLOADS: web.AppKey[UploadGate] = web.AppKey("uploads")  # set by kiosk.uploads.upload_gate
-SOCKETS = web.AppKey("sockets", weakref.WeakSet[web.WebSocketResponse])
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 EXPORT_POOL = web.AppKey("export_pool", ExportPool)

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from kiosk.errors import ApiError, error_response
 from kiosk.keys import SETTINGS
@@ -103,7 +104,7 @@ def _is_websocket(request: web.Request) -> bool:
 
 
 @web.middleware
-async def cross_site_guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def cross_site_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse unsafe requests from other sites, and bodies of a type their route does not read.
 
     This is Django's CSRF origin check (Origin against the request's own host and the trusted

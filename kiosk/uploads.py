@@ -108,7 +108,7 @@ class UploadGate:
         self.active += 1
         try:
             spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed in the finally below)
-                max_size=SPOOL_BYTES, dir=self.tmp_dir, prefix="upload-"
+                max_size=SPOOL_BYTES, dir=str(self.tmp_dir), prefix="upload-"
             )
             try:
                 try:

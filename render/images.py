@@ -21,14 +21,14 @@ import io
 import math
 import warnings
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from render.errors import StyleBoothError
 
-ImageSource = str | Path | bytes | bytearray | BinaryIO | Image.Image
+ImageSource = str | Path | bytes | bytearray | IO[bytes] | Image.Image
 
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any camera the booth meets, smaller than a bomb
 MIN_SIDE = 16
@@ -40,15 +40,15 @@ class ImageError(StyleBoothError):
     code = "bad_image"
 
 
-def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
+def _open(source: ImageSource) -> tuple[Image.Image, IO[bytes] | None]:
     """The image with only its header read, and the file this call opened (to close), if any."""
     if isinstance(source, Image.Image):
         return source, None
-    owned: BinaryIO | None = None
+    owned: IO[bytes] | None = None
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise ImageError("the file is empty")
-        stream: BinaryIO = io.BytesIO(source)
+        stream: IO[bytes] = io.BytesIO(source)
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
@@ -80,7 +80,7 @@ def _open(source: ImageSource) -> tuple[Image.Image, BinaryIO | None]:
         raise ImageError(f"the image file is truncated or corrupt ({_reason(exc)})") from exc
 
 
-def _close(stream: BinaryIO | None) -> None:
+def _close(stream: IO[bytes] | None) -> None:
     if stream is not None:
         stream.close()
 

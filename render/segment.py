@@ -16,6 +16,7 @@ import os
 import threading
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,7 +32,7 @@ NEAR_PEOPLE = 0.06  # u2netp may add regions this far from the people (fraction 
 
 
 @cache
-def rembg_session(model_dir: str, name: str = "u2netp"):  # type: ignore[no-untyped-def]
+def rembg_session(model_dir: str, name: str = "u2netp") -> Any:  # rembg is untyped
     """A rembg session on the provisioned model file (rembg reads it from REMBG_HOME)."""
     store = ModelStore(Path(model_dir))
     store.ensure(name)

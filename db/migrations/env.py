@@ -8,6 +8,8 @@ config = context.config
 
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("alembic's sqlalchemy.url is not set (db.migrate sets it)")
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=Base.metadata, render_as_batch=True)
         with context.begin_transaction():

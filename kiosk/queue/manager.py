@@ -16,9 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Executable,
+    Select,
+    and_,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
 from db.models import Capture, Job, JobStatus, Lane, Result, ResultKind, Worker, utcnow
@@ -98,7 +109,12 @@ def create_capture(
 # --- the worker's side: claim, report, finish -------------------------------------------------
 
 
-def _claimable(lane: Lane, tried: list[str]):  # type: ignore[no-untyped-def]
+def _changed(session: Session, statement: Executable) -> int:
+    """How many rows an UPDATE changed (the claim and the owner's writes check it is 1)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
+
+
+def _claimable(lane: Lane, tried: list[str]) -> Select[Any]:
     """The oldest queued job of the lane; an HQ job only once its capture's fast job is over
     (it reuses the composite)."""
     query = select(Job.id).where(Job.status == JobStatus.queued, Job.mode == lane)
@@ -121,7 +137,8 @@ def claim(session: Session, lane: Lane, worker_id: str) -> ClaimedJob | None:
         job_id = session.scalar(_claimable(lane, tried))
         if job_id is None:
             return None
-        taken = session.execute(
+        taken = _changed(
+            session,
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.queued)
             .values(
@@ -130,9 +147,9 @@ def claim(session: Session, lane: Lane, worker_id: str) -> ClaimedJob | None:
                 started_at=func.now(),
                 attempts=Job.attempts + 1,
                 error=None,
-            )
+            ),
         )
-        if taken.rowcount == 1:
+        if taken == 1:
             return _claimed(session, job_id)
         tried.append(job_id)
     return None
@@ -157,7 +174,7 @@ def _claimed(session: Session, job_id: str) -> ClaimedJob:
     )
 
 
-def _owned(job_id: str, worker_id: str):  # type: ignore[no-untyped-def]
+def _owned(job_id: str, worker_id: str) -> ColumnElement[bool]:
     """The job, while it is running in this worker's hands."""
     return and_(Job.id == job_id, Job.status == JobStatus.running, Job.worker_id == worker_id)
 
@@ -179,8 +196,8 @@ def report(
         values["progress"] = min(1.0, max(0.0, progress))
     if not values:
         return is_running(session, job_id, worker_id)
-    changed = session.execute(update(Job).where(_owned(job_id, worker_id)).values(**values))
-    return changed.rowcount == 1
+    changed = _changed(session, update(Job).where(_owned(job_id, worker_id)).values(**values))
+    return changed == 1
 
 
 def is_running(session: Session, job_id: str, worker_id: str) -> bool:
@@ -204,14 +221,15 @@ def finish(
         values.update(progress=1.0, stage="done")
     if timings is not None:
         values["timings"] = {k: round(v, 4) for k, v in timings.items()}
-    changed = session.execute(update(Job).where(_owned(job_id, worker_id)).values(**values))
-    return changed.rowcount == 1
+    changed = _changed(session, update(Job).where(_owned(job_id, worker_id)).values(**values))
+    return changed == 1
 
 
 def release(session: Session, job_id: str, worker_id: str) -> bool:
     """Put a job back in the queue because its worker is stopping (not the job's fault: the
     attempt is not counted)."""
-    changed = session.execute(
+    changed = _changed(
+        session,
         update(Job)
         .where(_owned(job_id, worker_id))
         .values(
@@ -219,9 +237,9 @@ def release(session: Session, job_id: str, worker_id: str) -> bool:
             worker_id=None,
             stage="interrupted",
             attempts=func.max(Job.attempts - 1, 0),
-        )
+        ),
     )
-    return changed.rowcount == 1
+    return changed == 1
 
 
 def save_result(
@@ -290,7 +308,7 @@ def register_worker(
         session.add(worker)
     worker.host, worker.pid, worker.parent = host, pid, parent
     worker.device, worker.info = device, info
-    worker.heartbeat_at = func.now()  # type: ignore[assignment]
+    worker.heartbeat_at = func.now()
     worker.stopped_at = None
     session.flush()
 
@@ -298,12 +316,13 @@ def register_worker(
 def beat(session: Session, worker_id: str, busy: int) -> bool:
     """Keep a worker's row fresh; False when the row is gone (given up on and pruned: the
     worker registers again)."""
-    changed = session.execute(
+    changed = _changed(
+        session,
         update(Worker)
         .where(Worker.id == worker_id, Worker.stopped_at.is_(None))
-        .values(heartbeat_at=func.now(), busy=busy)
+        .values(heartbeat_at=func.now(), busy=busy),
     )
-    return changed.rowcount == 1
+    return changed == 1
 
 
 def stop_worker(session: Session, worker_id: str) -> None:
@@ -320,7 +339,7 @@ def record_fatal(
         worker = Worker(id=worker_id, host=host, pid=pid, parent=parent, info={})
         session.add(worker)
     worker.error = error
-    worker.stopped_at = func.now()  # type: ignore[assignment]
+    worker.stopped_at = func.now()
     session.flush()
 
 
@@ -392,14 +411,15 @@ def requeue_stale(session: Session, stale_after: float) -> list[str]:
             values = {"status": JobStatus.queued, "stage": "interrupted"}
         # Compare-and-set: untouched if the job moved on since we looked.
         owner = Job.worker_id == worker_id if worker_id is not None else Job.worker_id.is_(None)
-        changed = session.execute(
+        changed = _changed(
+            session,
             update(Job)
             .where(
                 Job.id == job_id, Job.status == JobStatus.running, owner, Job.attempts == attempts
             )
-            .values(worker_id=None, **values)
+            .values(worker_id=None, **values),
         )
-        if changed.rowcount == 1:
+        if changed == 1:
             touched.append(job_id)
     return touched
 
@@ -420,7 +440,7 @@ def _queue_position(session: Session, job: Job) -> int:
     """How many HQ renders are ahead of this one (0: running or next)."""
     if job.status != JobStatus.queued or job.mode != Lane.HQ:
         return 0
-    return session.scalar(
+    ahead = (
         select(func.count())
         .select_from(Job)
         .where(
@@ -430,6 +450,7 @@ def _queue_position(session: Session, job: Job) -> int:
             | ((Job.status == JobStatus.queued) & (Job.created_at < job.created_at)),
         )
     )
+    return session.execute(ahead).scalar_one()
 
 
 def job_state(session: Session, job_id: str) -> JobState | None:

@@ -148,8 +148,8 @@ def prepared_for(ctx: JobContext, size: int) -> Prepared:
     if len(paths) == len(kinds):
         try:
             composite = load_image(resolve(ctx.data_dir, paths[ResultKind.COMPOSITE]))
-            with Image.open(resolve(ctx.data_dir, paths[ResultKind.ALPHA])) as alpha:
-                alpha = alpha.convert("L")
+            with Image.open(resolve(ctx.data_dir, paths[ResultKind.ALPHA])) as stored:
+                alpha = stored.convert("L")
             if max(composite.size) >= size:
                 from render.pipeline import Prepared
 

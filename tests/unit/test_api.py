@@ -1,0 +1,417 @@
+"""The booth's HTTP API through aiohttp's test client: config, uploads, bad input, files by id,
+download tokens, the admin API. (Rendering end to end: tests/e2e/test_api_render.py.)"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from dataclasses import replace
+
+import aiohttp
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from db.models import Capture, Export, new_id
+from db.session import make_engine, make_sessionmaker
+from kiosk.app import create_app
+from render.styles import STYLES
+from tests.support.photos import guest_jpeg
+
+ADMIN = {"Authorization": aiohttp.encode_basic_auth("operator", "s3cret")}
+
+
+@pytest.fixture
+def booth_settings(settings):
+    return replace(
+        settings, max_upload_mb=1, admin_password="s3cret", public_url="http://booth.test"
+    )
+
+
+@pytest.fixture
+async def client(aiohttp_client, booth_settings):
+    return await aiohttp_client(create_app(booth_settings))
+
+
+def jpeg(side: int = 640) -> bytes:
+    return guest_jpeg(side, quality=90)
+
+
+def form(photo: bytes, **fields: str) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    for key, value in {"style": "starry_night", "scene": "own", "source": "camera"}.items():
+        data.add_field(key, fields.get(key, value))
+    data.add_field("photo", photo, filename="photo.jpg", content_type="image/jpeg")
+    return data
+
+
+async def assert_error(response: aiohttp.ClientResponse, status: int, code: str) -> str:
+    assert response.status == status, await response.text()
+    body = await response.json()
+    assert body["code"] == code and body["error"]
+    return body["error"]
+
+
+async def upload(client, photo: bytes | None = None, **fields: str) -> dict:
+    response = await client.post("/api/captures", data=form(photo or jpeg(), **fields))
+    assert response.status == 201, await response.text()
+    return await response.json()
+
+
+# --- config and thumbnails -----------------------------------------------------------------
+
+
+async def test_config_lists_styles_scenes_and_products(client) -> None:
+    body = await (await client.get("/api/config")).json()
+    assert body["event_name"] == "StyleBooth"
+    assert body["idle_timeout_s"] == 60 and body["countdown_s"] == 3
+    assert [s["name"] for s in body["styles"]] == list(STYLES)
+    assert body["scenes"][0] == {"name": "own", "title": "Keep my background", "thumb_url": None}
+    assert len(body["scenes"]) > 1
+    assert {p["name"] for p in body["products"]} == {"tee", "sticker", "mug"}
+    for item in body["styles"] + body["scenes"][1:]:
+        response = await client.get(item["thumb_url"])
+        assert response.status == 200 and response.content_type == "image/jpeg"
+        thumb = Image.open(io.BytesIO(await response.read()))
+        assert thumb.size == (360, 270)
+
+
+async def test_event_settings_from_the_admin_api_change_the_config(client) -> None:
+    response = await client.put(
+        "/admin/api/settings",
+        json={"event_name": "Anna & Ben's wedding", "countdown_s": 5, "styles": ["udnie"]},
+        headers=ADMIN,
+    )
+    assert response.status == 200
+    body = await (await client.get("/api/config")).json()
+    assert body["event_name"] == "Anna & Ben's wedding" and body["countdown_s"] == 5
+    assert [s["name"] for s in body["styles"]] == ["udnie"]
+    # A style the operator switched off is refused.
+    await assert_error(await client.post("/api/captures", data=form(jpeg())), 400, "unknown_style")
+    message = await assert_error(
+        await client.put("/admin/api/settings", json={"countdown_s": 99}, headers=ADMIN),
+        400,
+        "bad_setting",
+    )
+    assert "countdown_s" in message
+    await client.put("/admin/api/settings", json={"styles": None}, headers=ADMIN)
+    assert len((await (await client.get("/api/config")).json())["styles"]) == len(STYLES)
+
+
+# --- uploads -----------------------------------------------------------------------------
+
+
+async def test_capture_creates_a_queued_job(client, booth_settings) -> None:
+    created = await upload(client)
+    assert created["status_url"] == f"/api/jobs/{created['job_id']}"
+    assert created["ws_url"] == f"/api/jobs/{created['job_id']}/ws"
+    state = await (await client.get(created["status_url"])).json()
+    assert state["status"] == "queued" and state["queue_position"] == 0
+    assert state["fast_url"] is None and state["download_url"] is None
+    # The stored photo is upright RGB JPEG of the upload, inside the capture's folder.
+    photo = booth_settings.data_dir / "captures" / created["capture_id"] / "photo.jpg"
+    assert Image.open(photo).size == Image.open(io.BytesIO(jpeg())).size
+    second = await upload(client)
+    state = await (await client.get(second["status_url"])).json()
+    assert state["queue_position"] == 1  # one guest ahead
+
+
+async def test_health_counts_the_queue_and_says_when_no_worker_runs(client, booth_settings) -> None:
+    body = await (await client.get("/healthz")).json()
+    assert body["status"] == "degraded" and body["workers"] == []
+    assert any("no render worker" in problem for problem in body["problems"])
+    assert body["queue"] == {"fast": {"queued": 0, "running": 0}, "hq": {"queued": 0, "running": 0}}
+    await upload(client)
+    await upload(client)
+    body = await (await client.get("/healthz")).json()
+    assert body["queue"]["fast"] == {"queued": 2, "running": 0}
+    assert body["queue"]["hq"] == {"queued": 2, "running": 0}
+
+
+@pytest.mark.parametrize(
+    ("photo", "message"),
+    [
+        (b"%PDF-1.4 definitely not a picture", "not an image"),
+        (b"", "empty"),
+        (jpeg()[:5000], "truncated or corrupt"),
+    ],
+)
+async def test_a_bad_image_is_a_clear_400(client, photo: bytes, message: str) -> None:
+    text = await assert_error(
+        await client.post("/api/captures", data=form(photo)), 400, "bad_image"
+    )
+    assert message in text
+
+
+async def test_a_decompression_bomb_is_refused_before_decoding(client) -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (12_000, 10_000)).save(buffer, "PNG", optimize=True)
+    assert len(buffer.getvalue()) < 1024 * 1024  # small on the wire, 120 megapixels inside
+    text = await assert_error(
+        await client.post("/api/captures", data=form(buffer.getvalue())), 400, "bad_image"
+    )
+    assert "120 megapixels" in text
+
+
+async def test_an_oversized_upload_is_413(client) -> None:
+    big = secrets.token_bytes(1_300_000)  # the limit is 1 MB in these settings
+    text = await assert_error(await client.post("/api/captures", data=form(big)), 413, "too_large")
+    assert "1 MB" in text
+
+    async def chunks():  # no Content-Length: the limit holds while the body streams in
+        boundary = b"--xyz\r\n"
+        yield boundary + b'Content-Disposition: form-data; name="photo"; filename="a.jpg"\r\n\r\n'
+        for _ in range(20):
+            yield secrets.token_bytes(100_000)
+        yield b"\r\n--xyz--\r\n"
+
+    response = await client.post(
+        "/api/captures",
+        data=chunks(),
+        headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+    )
+    await assert_error(response, 413, "too_large")
+
+
+async def test_missing_photo_and_unknown_choices_are_named(client) -> None:
+    data = aiohttp.FormData(default_to_multipart=True)
+    data.add_field("style", "starry_night")
+    assert "photo" in await assert_error(
+        await client.post("/api/captures", data=data), 400, "bad_image"
+    )
+    assert "picasso" in await assert_error(
+        await client.post("/api/captures", data=form(jpeg(), style="picasso")),
+        400,
+        "unknown_style",
+    )
+    assert "mars" in await assert_error(
+        await client.post("/api/captures", data=form(jpeg(), scene="mars")), 400, "unknown_scene"
+    )
+    # JSON where a multipart photo upload belongs: refused by its media type.
+    await assert_error(
+        await client.post("/api/captures", json={"a": 1}), 415, "unsupported_media_type"
+    )
+
+
+# --- unknown ids, traversal, tokens ----------------------------------------------------------
+
+
+async def test_unknown_job_is_a_json_404_everywhere(client) -> None:
+    job = new_id()
+    for path in (
+        f"/api/jobs/{job}",
+        f"/api/jobs/{job}/ws",
+        f"/api/jobs/{job}/images/final.jpg",
+        f"/api/jobs/{job}/qr.png",
+        f"/api/styles/{job}/thumb.jpg",
+        f"/api/scenes/{job}/thumb.jpg",
+        "/api/nothing/here",
+    ):
+        await assert_error(await client.get(path), 404, "not_found")
+    await assert_error(
+        await client.post(f"/api/captures/{job}/orders", json={"product": "tee"}), 404, "not_found"
+    )
+    await assert_error(await client.delete("/api/config"), 405, "method_not_allowed")
+
+
+async def test_files_are_only_reachable_by_id(client, booth_settings) -> None:
+    created = await upload(client)
+    job = created["job_id"]
+    secret = booth_settings.data_dir / "secret.txt"
+    secret.write_text("operator notes")
+    attempts = [
+        f"/api/jobs/{job}/images/photo.jpg",  # the raw photo has no route
+        f"/api/jobs/{job}/images/..%2F..%2Fsecret.txt",
+        f"/api/jobs/{job}/images/%2e%2e%2f%2e%2e%2fsecret.jpg",
+        "/api/jobs/..%2F..%2Fsecret.txt/images/final.jpg",
+        "/api/styles/..%2F..%2F..%2Fkiosk%2Fconfig/thumb.jpg",
+        "/ui/../kiosk/config.py",
+        "/ui/%2e%2e/kiosk/config.py",
+        "/ui/..%2Fkiosk%2Fconfig.py",
+        "/d/..%2F..%2Fsecret.txt",
+        "/d/..%2F..%2Fsecret.txt/painting.jpg",
+    ]
+    for path in attempts:
+        response = await client.get(path)
+        body = await response.read()
+        assert response.status == 404, path
+        assert b"operator notes" not in body and b"STYLEBOOTH_" not in body, path
+    # An export row whose file path points outside the data directory is refused, too.
+    engine = make_engine(booth_settings.db_url)
+    with make_sessionmaker(engine).begin() as session:
+        export = Export(
+            key="evil",
+            source_sha256="0" * 64,
+            product="tee",
+            files={"png": {"path": "../../../etc/passwd", "sha256": "0"}},
+        )
+        session.add(export)
+        session.flush()
+        export_id = export.id
+    engine.dispose()
+    response = await client.get(f"/api/exports/{export_id}/files/png")
+    await assert_error(response, 404, "not_found")
+
+
+async def test_a_guessed_download_token_finds_nothing(client, booth_settings) -> None:
+    created = await upload(client)
+    engine = make_engine(booth_settings.db_url)
+    with make_sessionmaker(engine).begin() as session:
+        token = session.scalar(select(Capture.token).where(Capture.id == created["capture_id"]))
+    engine.dispose()
+    assert len(token) >= 43  # 256 random bits
+    # The real token opens the page (still painting); guesses of every shape do not.
+    response = await client.get(f"/d/{token}")
+    assert response.status == 200 and "still being made" in await response.text()
+    for guess in (
+        secrets.token_urlsafe(32),
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        created["capture_id"],
+        created["job_id"],
+        "a",
+    ):
+        response = await client.get(f"/d/{guess}")
+        assert response.status == 404 and "not valid" in await response.text()
+        assert (await client.get(f"/d/{guess}/painting.jpg")).status == 404
+    # Nothing to download before the painting exists.
+    assert (await client.get(f"/d/{token}/painting.jpg")).status == 404
+
+
+async def test_qr_code_encodes_the_public_download_url(client, booth_settings) -> None:
+    import cv2
+    import numpy as np
+
+    created = await upload(client)
+    response = await client.get(f"/api/jobs/{created['job_id']}/qr.png")
+    assert response.status == 200 and response.content_type == "image/png"
+    image = np.asarray(Image.open(io.BytesIO(await response.read())).convert("L"))
+    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    assert text.startswith("http://booth.test/d/") and len(text) > len("http://booth.test/d/") + 40
+
+
+async def test_a_forged_host_header_never_reaches_the_qr_code(aiohttp_client, settings) -> None:
+    """With no public_url the phones' link comes from the bind address (the LAN address when
+    bound to every interface), whatever Host the request claims."""
+    import cv2
+    import numpy as np
+
+    from kiosk.network import lan_address
+
+    for host, expected in (("127.0.0.1", "http://127.0.0.1:8123/d/"), ("0.0.0.0", None)):
+        booth = replace(settings, host=host, port=8123, public_url=None)
+        client = await aiohttp_client(create_app(booth))
+        created = await upload(client)
+        response = await client.get(
+            f"/api/jobs/{created['job_id']}/qr.png", headers={"Host": "evil.example:80"}
+        )
+        image = np.asarray(Image.open(io.BytesIO(await response.read())).convert("L"))
+        text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+        assert "evil.example" not in text and text, text
+        if expected is None:  # every interface: this machine's LAN address, never loopback
+            expected = f"http://{lan_address() or '127.0.0.1'}:8123/d/"
+        assert text.startswith(expected), text
+
+
+async def test_an_order_before_the_painting_is_done_is_409(client) -> None:
+    created = await upload(client)
+    url = f"/api/captures/{created['capture_id']}/orders"
+    await assert_error(await client.post(url, json={"product": "tee"}), 409, "not_ready")
+    await assert_error(await client.post(url, json={"product": "hat"}), 400, "unknown_product")
+    not_json = await client.post(url, data=b"{nope", headers={"Content-Type": "application/json"})
+    await assert_error(not_json, 400, "bad_request")
+
+
+# --- admin -----------------------------------------------------------------------------------
+
+
+async def test_admin_api_needs_the_password(client) -> None:
+    response = await client.get("/admin/api/jobs")
+    await assert_error(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Basic")
+    wrong = {"Authorization": aiohttp.encode_basic_auth("operator", "guess")}
+    await assert_error(await client.get("/admin/api/jobs", headers=wrong), 401, "unauthorized")
+    assert (await client.get("/admin/api/jobs", headers=ADMIN)).status == 200
+
+
+async def test_admin_api_is_off_without_a_password(aiohttp_client, settings) -> None:
+    client = await aiohttp_client(create_app(settings))
+    await assert_error(await client.get("/admin/api/jobs", headers=ADMIN), 403, "admin_disabled")
+
+
+async def test_admin_lists_cancels_and_retries_jobs(client) -> None:
+    created = await upload(client)
+    body = await (await client.get("/admin/api/jobs", headers=ADMIN)).json()
+    assert {(j["mode"], j["status"]) for j in body["jobs"]} == {
+        ("fast", "queued"),
+        ("hq", "queued"),
+    }
+    job = created["job_id"]
+    retry = f"/admin/api/jobs/{job}/retry"
+    await assert_error(await client.post(retry, headers=ADMIN), 409, "conflict")
+    cancelled = await client.post(f"/admin/api/jobs/{job}/cancel", headers=ADMIN)
+    assert (await cancelled.json())["status"] == "cancelled"
+    state = await (await client.get(f"/api/jobs/{job}")).json()
+    assert state["status"] == "cancelled"
+    retried = await (await client.post(retry, headers=ADMIN)).json()
+    assert retried["status"] == "queued" and retried["attempts"] == 0
+    await assert_error(
+        await client.post(f"/admin/api/jobs/{new_id()}/retry", headers=ADMIN), 404, "not_found"
+    )
+    filtered = await (await client.get("/admin/api/jobs?status=failed", headers=ADMIN)).json()
+    assert filtered["jobs"] == []
+    await assert_error(
+        await client.get("/admin/api/jobs?status=weird", headers=ADMIN), 400, "bad_request"
+    )
+
+
+async def test_the_admin_page_and_its_choices_need_the_password(client) -> None:
+    redirect = await client.get("/admin", allow_redirects=False)
+    assert redirect.status == 308 and redirect.headers["Location"] == "/admin/"
+    await assert_error(await client.get("/admin/"), 401, "unauthorized")
+    page = await client.get("/admin/", headers=ADMIN)
+    assert page.status == 200 and "/ui/js/admin.js" in await page.text()
+    choices = await (await client.get("/admin/api/choices", headers=ADMIN)).json()
+    assert [s["name"] for s in choices["styles"]] == list(STYLES)
+    assert choices["scenes"] and "own" not in {s["name"] for s in choices["scenes"]}
+
+
+async def test_purge_deletes_finished_guests_and_keeps_renders_in_progress(
+    client, booth_settings
+) -> None:
+    finished, waiting = await upload(client), await upload(client)
+    jobs = (await (await client.get("/admin/api/jobs", headers=ADMIN)).json())["jobs"]
+    for job in jobs:
+        if job["capture_id"] == finished["capture_id"]:
+            await client.post(f"/admin/api/jobs/{job['id']}/cancel", headers=ADMIN)
+    captures = booth_settings.data_dir / "captures"
+    assert (captures / finished["capture_id"] / "photo.jpg").is_file()
+
+    for body in (None, {}, {"older_than_hours": -1}, {"older_than_hours": "all"},
+                 {"older_than_hours": True}):  # fmt: skip
+        response = await client.post("/admin/api/purge", json=body, headers=ADMIN)
+        await assert_error(response, 400, "bad_request")
+    client.session.cookie_jar.clear()  # no admin session either: the password is needed
+    await assert_error(
+        await client.post("/admin/api/purge", json={"older_than_hours": 0}), 401, "unauthorized"
+    )
+    kept = await client.post("/admin/api/purge", json={"older_than_hours": 1}, headers=ADMIN)
+    assert await kept.json() == {
+        "deleted": 0,
+        "skipped_active": 0,
+        "failed_folders": [],
+        "orphans_removed": 0,
+    }
+
+    response = await client.post("/admin/api/purge", json={"older_than_hours": 0}, headers=ADMIN)
+    assert await response.json() == {
+        "deleted": 1,
+        "skipped_active": 1,
+        "failed_folders": [],
+        "orphans_removed": 0,
+    }
+    assert not (captures / finished["capture_id"]).exists()
+    assert (captures / waiting["capture_id"] / "photo.jpg").is_file()
+    await assert_error(await client.get(finished["status_url"]), 404, "not_found")
+    assert (await client.get(waiting["status_url"])).status == 200
+    left = (await (await client.get("/admin/api/jobs", headers=ADMIN)).json())["jobs"]
+    assert {job["capture_id"] for job in left} == {waiting["capture_id"]}

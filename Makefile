@@ -8,7 +8,7 @@ export STYLEBOOTH_DATA_DIR ?= $(CURDIR)/data
 export STYLEBOOTH_MODEL_DIR ?= $(STYLEBOOTH_DATA_DIR)/models
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint typecheck models system-deps clean
+.PHONY: run test test-unit bench lint typecheck models system-deps clean
 
 run: $(VENV)/.installed-run models
 	$(BIN)/stylebooth db upgrade
@@ -17,6 +17,10 @@ run: $(VENV)/.installed-run models
 test: $(VENV)/.installed-test models system-deps typecheck
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The unit tier alone: no models, no shared data kit, no browser (works on a fresh clone).
+test-unit: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q tests/unit
 
 bench: $(VENV)/.installed-test models
 	$(BIN)/python -m benchmarks.run

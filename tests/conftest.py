@@ -14,6 +14,16 @@ from kiosk.config import Settings, load_settings
 from render.models import ModelStore
 from tests.support.paths import ARTIFACTS, MODEL_DIR
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier (the folder it is in), so `-m "not e2e"` works too."""
+    for item in items:
+        tier = item.path.parent.name
+        if tier in TIERS:
+            item.add_marker(tier)
+
 
 @pytest.fixture(scope="session")
 def model_store() -> ModelStore:

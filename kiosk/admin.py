@@ -27,7 +27,8 @@ from db.models import Job, JobStatus, utcnow
 from kiosk import event_settings, exports, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
-from kiosk.keys import SETTINGS
+from kiosk.keys import LINKS, SETTINGS
+from kiosk.links import Links
 from kiosk.queue import manager
 from kiosk.security import (
     SAFE_METHODS,
@@ -267,7 +268,7 @@ async def put_settings(request: web.Request) -> web.StreamResponse:
     return await get_settings(request)
 
 
-def list_exports(session: Session, limit: int) -> list[dict[str, Any]]:
+def list_exports(session: Session, limit: int, links: Links) -> list[dict[str, Any]]:
     return [
         {
             "id": export.id,
@@ -276,8 +277,7 @@ def list_exports(session: Session, limit: int) -> list[dict[str, Any]]:
             "options": export.options,
             "created_at": _iso(export.created_at),
             "files": [
-                {"role": role, "url": f"/api/exports/{export.id}/files/{role}"}
-                for role in export.files
+                {"role": role, "url": links.export_file(export.id, role)} for role in export.files
             ],
         }
         for export, capture_id in exports.latest(session, limit)
@@ -294,7 +294,13 @@ def _limit(request: web.Request) -> int:
 @routes.get("/api/exports")
 async def get_exports(request: web.Request) -> web.Response:
     """The latest orders' print files, newest first (for reprints)."""
-    return web.json_response({"exports": await run_db(request, list_exports, _limit(request))})
+    return web.json_response(
+        {
+            "exports": await run_db(
+                request, list_exports, _limit(request), request.config_dict[LINKS]
+            )
+        }
+    )
 
 
 @routes.post("/api/purge")

@@ -22,7 +22,9 @@ from kiosk.config import Settings
 from kiosk.dbio import SERVER_BUSY_TIMEOUT_S, io_pool
 from kiosk.errors import error_response, json_errors
 from kiosk.health import PROBES, Probes, healthz
-from kiosk.keys import ENGINE, EXPORT_POOL, MODELS, SESSIONS, SETTINGS, SOCKETS
+from kiosk.keys import ENGINE, EXPORT_POOL, LINKS, MODELS, SESSIONS, SETTINGS, SOCKETS
+from kiosk.links import Links
+from kiosk.network import public_base
 from kiosk.orders import ExportPool
 from kiosk.security import BODY_TYPES, MULTIPART, cross_site_guard, security_headers
 from kiosk.uploads import upload_gate
@@ -129,14 +131,15 @@ def create_app(
     app.cleanup_ctx.append(io_pool)  # database and file calls: their own bounded pool
     app.cleanup_ctx.append(watch.watchers)  # one poller per watched job (uses the pool)
     app.cleanup_ctx.append(upload_gate)  # photo uploads: bounded size, time, count, decodes
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", index)
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/", index, name="index")
     app.router.add_static("/ui/", BOOTH_UI, name="ui")
     app.add_routes(guest.routes)
     app.add_routes(watch.routes)
     app.add_routes(download.routes)
     app.router.add_get("/admin", to_admin_page)
     app.add_subapp("/admin/", create_admin_app(admin_login or AdminLogin(settings.admin_password)))
+    app[LINKS] = Links(public_base(settings), app.router)
 
     if start_worker:
         from kiosk.supervisor import SUPERVISOR, Supervisor, worker_process

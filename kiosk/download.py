@@ -13,7 +13,7 @@ from aiohttp import web
 
 from kiosk import event_settings
 from kiosk.dbio import run_db
-from kiosk.keys import SETTINGS
+from kiosk.keys import LINKS, SETTINGS
 from kiosk.queue import manager
 from kiosk.storage import resolve
 
@@ -57,7 +57,7 @@ def not_found() -> web.Response:
     )
 
 
-@routes.get("/d/{token}")
+@routes.get("/d/{token}", name="download_page")
 async def download_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     found = await run_db(request, manager.download_state, token) if TOKEN.match(token) else None
@@ -71,7 +71,7 @@ async def download_page(request: web.Request) -> web.Response:
             "<p>Your painting is still being made. This page updates by itself.</p>",
             refresh=3,
         )
-    image = f"/d/{token}/painting.jpg"
+    image = request.config_dict[LINKS].path("download_painting", token=token)
     body = (
         f'<img src="{image}" alt="Your painting">'
         f'<p><a class="button" href="{image}?download=1" download="stylebooth.jpg">'
@@ -82,7 +82,7 @@ async def download_page(request: web.Request) -> web.Response:
     return page(title, body, refresh=5 if found["painting_now"] else None)
 
 
-@routes.get("/d/{token}/painting.jpg")
+@routes.get("/d/{token}/painting.jpg", name="download_painting")
 async def download_painting(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     found = await run_db(request, manager.download_state, token) if TOKEN.match(token) else None

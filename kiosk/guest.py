@@ -22,10 +22,10 @@ from kiosk.dbio import run_db, run_io
 from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
 from kiosk.exports import stored_file
-from kiosk.job_view import Links, describe, painter_alive
-from kiosk.keys import EXPORT_POOL, SETTINGS, UPLOADS
+from kiosk.job_view import describe, painter_alive
+from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS, UPLOADS
+from kiosk.links import Links
 from kiosk.media import qr_png, thumbnail
-from kiosk.network import public_base
 from kiosk.orders import PRODUCT_NAMES, PRODUCTS
 from kiosk.queue import manager
 from kiosk.queue.jobs import job_options
@@ -48,18 +48,14 @@ routes = web.RouteTableDef()
 SOURCES = ("camera", "upload")
 
 
-def links(request: web.Request) -> Links:
-    """URLs as the guest API writes them; the phones' base never comes from the request."""
-    return Links(public_base(request.config_dict[SETTINGS]))
-
-
 # --- config and thumbnails ----------------------------------------------------------------
 
 
-@routes.get("/api/config")
+@routes.get("/api/config", name="config")
 async def config(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
     values = await run_db(request, event_settings.load, settings)
+    links = request.config_dict[LINKS]
     scenes = selectable_scenes()
     style_names = values["styles"] or list(STYLES)
     scene_filter = values["scenes"]
@@ -73,7 +69,7 @@ async def config(request: web.Request) -> web.Response:
                     "name": name,
                     "title": STYLES[name].title,
                     "artist": STYLES[name].artist,
-                    "thumb_url": f"/api/styles/{name}/thumb.jpg",
+                    "thumb_url": links.path("style_thumb", name=name),
                 }
                 for name in style_names
                 if name in STYLES
@@ -83,7 +79,7 @@ async def config(request: web.Request) -> web.Response:
                 {
                     "name": scene.name,
                     "title": scene.title,
-                    "thumb_url": f"/api/scenes/{scene.name}/thumb.jpg",
+                    "thumb_url": links.path("scene_thumb", name=scene.name),
                 }
                 for scene in scenes
                 if scene_filter is None or scene.name in scene_filter
@@ -103,12 +99,12 @@ async def _thumb(request: web.Request, kind: str, known: list[str]) -> web.FileR
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
 
-@routes.get("/api/styles/{name}/thumb.jpg")
+@routes.get("/api/styles/{name}/thumb.jpg", name="style_thumb")
 async def style_thumb(request: web.Request) -> web.FileResponse:
     return await _thumb(request, "styles", list(STYLES))
 
 
-@routes.get("/api/scenes/{name}/thumb.jpg")
+@routes.get("/api/scenes/{name}/thumb.jpg", name="scene_thumb")
 async def scene_thumb(request: web.Request) -> web.FileResponse:
     return await _thumb(request, "scenes", [scene.name for scene in selectable_scenes()])
 
@@ -140,7 +136,7 @@ def _record_capture(session: Session, photo: Path, **capture: Any) -> Job:
     return job
 
 
-@routes.post("/api/captures")
+@routes.post("/api/captures", name="captures")
 async def create_capture(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
     # A full disk fails in the worst places (half-written paintings, a database that cannot
@@ -195,9 +191,11 @@ async def create_capture(request: web.Request) -> web.Response:
             # stopping), no guest's photo stays behind without its row: privacy first.
             shutil.rmtree(folder, ignore_errors=True)
             raise
-    url = f"/api/jobs/{job.id}"
+    links = request.config_dict[LINKS]
+    url = links.path("job", job_id=job.id)
+    ws_url = links.path("job_ws", job_id=job.id)
     return web.json_response(
-        {"capture_id": capture_id, "job_id": job.id, "status_url": url, "ws_url": f"{url}/ws"},
+        {"capture_id": capture_id, "job_id": job.id, "status_url": url, "ws_url": ws_url},
         status=201,
         headers={"Location": url},
     )
@@ -209,19 +207,19 @@ async def create_capture(request: web.Request) -> web.Response:
 async def job_state(request: web.Request, job_id: str) -> dict[str, Any]:
     # Whether a render worker is alive: a job waiting for none says so (kiosk/job_view.py).
     alive = await painter_alive(request)
-    state = await run_db(request, describe, job_id, links(request), alive)
+    state = await run_db(request, describe, job_id, request.config_dict[LINKS], alive)
     if state is None:
         raise not_found(f"job {job_id!r}")
     return state
 
 
-@routes.get("/api/jobs/{job_id}")
+@routes.get("/api/jobs/{job_id}", name="job")
 async def get_job(request: web.Request) -> web.Response:
     state = await job_state(request, request.match_info["job_id"])
     return web.json_response(state, headers={"Cache-Control": "no-store"})
 
 
-@routes.get("/api/jobs/{job_id}/images/{kind}.jpg")
+@routes.get("/api/jobs/{job_id}/images/{kind}.jpg", name="job_image")
 async def job_image(request: web.Request) -> web.FileResponse:
     job_id, kind = request.match_info["job_id"], request.match_info["kind"]
     path = await run_db(request, manager.image_for, job_id, kind)
@@ -238,10 +236,10 @@ def _download_url(session: Session, job_id: str, link: Links) -> str | None:
     return None if token is None else link.download(token)
 
 
-@routes.get("/api/jobs/{job_id}/qr.png")
+@routes.get("/api/jobs/{job_id}/qr.png", name="job_qr")
 async def job_qr(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
-    url = await run_db(request, _download_url, job_id, links(request))
+    url = await run_db(request, _download_url, job_id, request.config_dict[LINKS])
     if url is None:
         raise not_found(f"job {job_id!r}")
     png = await asyncio.to_thread(qr_png, url)
@@ -251,7 +249,7 @@ async def job_qr(request: web.Request) -> web.Response:
 # --- orders ---------------------------------------------------------------------------------
 
 
-@routes.post("/api/captures/{capture_id}/orders")
+@routes.post("/api/captures/{capture_id}/orders", name="orders")
 async def create_order(request: web.Request) -> web.Response:
     settings = request.config_dict[SETTINGS]
     capture_id = request.match_info["capture_id"]
@@ -284,7 +282,8 @@ async def create_order(request: web.Request) -> web.Response:
             "export_id": export_id,
             "product": product,
             "files": [
-                {"role": role, "url": f"/api/exports/{export_id}/files/{role}"} for role in files
+                {"role": role, "url": request.config_dict[LINKS].export_file(export_id, role)}
+                for role in files
             ],
             "notes": notes,
         },
@@ -292,7 +291,7 @@ async def create_order(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/api/exports/{export_id}/files/{role}")
+@routes.get("/api/exports/{export_id}/files/{role}", name="export_file")
 async def export_file(request: web.Request) -> web.FileResponse:
     export_id, role = request.match_info["export_id"], request.match_info["role"]
     path = await run_db(request, stored_file, export_id, role)

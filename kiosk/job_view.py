@@ -9,7 +9,6 @@ painter is running" from the staff's hint instead of watching a queue that never
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from db.models import JobStatus, ResultKind
 from kiosk.dbio import Where, run_db
 from kiosk.keys import SETTINGS
+from kiosk.links import Links
 from kiosk.queue import manager
 from kiosk.queue.jobs import ACTIVE, JobState
 from render.scenes import OWN
@@ -29,19 +29,6 @@ NO_PAINTER = (
     "kept and will be painted as soon as it is back; the staff can check the admin page."
 )
 LIVE_CACHE_S = 1.0  # every poll asks whether a painter is alive: the database answers once a second
-
-
-@dataclass(frozen=True)
-class Links:
-    """How URLs are written: the API prefix for images, the public base for phones."""
-
-    public_base: str
-
-    def job(self, job_id: str) -> str:
-        return f"/api/jobs/{job_id}"
-
-    def download(self, token: str) -> str:
-        return f"{self.public_base.rstrip('/')}/d/{token}"
 
 
 def waiting_for_painter(state: JobState, painter_alive: bool | None) -> bool:
@@ -64,7 +51,9 @@ def job_json(state: JobState, links: Links, painter_alive: bool | None = None) -
 
     def image_url(kind: ResultKind) -> str | None:
         sha = state.versions.get(kind)
-        return None if sha is None else f"{links.job(state.id)}/images/{kind}.jpg?v={sha[:12]}"
+        if sha is None:
+            return None
+        return links.path("job_image", {"v": sha[:12]}, job_id=state.id, kind=kind.value)
 
     done = state.status == JobStatus.done
     no_painter = waiting_for_painter(state, painter_alive)
@@ -84,7 +73,7 @@ def job_json(state: JobState, links: Links, painter_alive: bool | None = None) -
         "final_url": image_url(ResultKind.FINAL),
         "error": state.error,
         "download_url": links.download(state.token) if done else None,
-        "qr_url": f"{links.job(state.id)}/qr.png" if done else None,
+        "qr_url": links.path("job_qr", job_id=state.id) if done else None,
         "waiting_for_painter": no_painter,
         "notice": NO_PAINTER if no_painter else None,
     }

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from kiosk.config import Settings
+from kiosk.links import Links
 from kiosk.orders import ExportPool
 from render.models import ModelStore
 
@@ -25,5 +26,6 @@ SESSIONS = web.AppKey("sessions", sessionmaker[Session])
 IO_POOL: web.AppKey[IoPool] = web.AppKey("io_pool")  # set by kiosk.dbio.io_pool
 WATCHERS: web.AppKey[Watchers] = web.AppKey("watchers")  # set by kiosk.watch.watchers
 UPLOADS: web.AppKey[UploadGate] = web.AppKey("uploads")  # set by kiosk.uploads.upload_gate
+LINKS = web.AppKey("links", Links)  # the URLs the API writes (kiosk/links.py)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 EXPORT_POOL = web.AppKey("export_pool", ExportPool)

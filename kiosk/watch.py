@@ -28,9 +28,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from kiosk.dbio import run_db
 from kiosk.errors import ApiError, not_found
-from kiosk.job_view import Links, describe, painter_alive
-from kiosk.keys import SETTINGS, SOCKETS, WATCHERS
-from kiosk.network import public_base
+from kiosk.job_view import describe, painter_alive
+from kiosk.keys import LINKS, SETTINGS, SOCKETS, WATCHERS
 from kiosk.queue.jobs import FINISHED
 
 log = logging.getLogger("stylebooth.server")
@@ -198,7 +197,7 @@ class Watchers:
 async def watchers(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx`` of the app (after ``kiosk.dbio.io_pool``): the registry of pollers."""
     settings = app[SETTINGS]
-    links = Links(public_base(settings))
+    links = app[LINKS]
 
     async def read(job_id: str) -> State | None:
         # The same view as GET /api/jobs/{id}, "no painter is running" included (whether a
@@ -211,7 +210,7 @@ async def watchers(app: web.Application) -> AsyncIterator[None]:
     await registry.close()
 
 
-@routes.get("/api/jobs/{job_id}/ws")
+@routes.get("/api/jobs/{job_id}/ws", name="job_ws")
 async def job_ws(request: web.Request) -> web.WebSocketResponse:
     """Push the job's JSON each time it changes; close after the job finishes (code 1000) or
     is deleted (4404). Unknown job: a JSON 404 before the upgrade; over a cap: 429/503."""

@@ -46,6 +46,8 @@ class Base(DeclarativeBase):
 
 
 class JobStatus(enum.StrEnum):
+    """A job's life: queued -> running -> done | failed | cancelled (a retry queues it again)."""
+
     queued = "queued"
     running = "running"
     done = "done"
@@ -87,7 +89,7 @@ class Capture(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    source: Mapped[str] = mapped_column(String(16))  # camera | upload | cli
+    source: Mapped[str] = mapped_column(String(16))  # camera | upload (kiosk.guest.SOURCES)
     photo_path: Mapped[str] = mapped_column(Text)  # relative to the data directory
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
@@ -113,11 +115,12 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     capture_id: Mapped[str] = mapped_column(ForeignKey("captures.id", ondelete="CASCADE"))
     mode: Mapped[Lane] = mapped_column(_enum_column(Lane), default=Lane.HQ)
-    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # kiosk.queue.jobs.JobOptions
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, native_enum=False, length=16), default=JobStatus.queued, index=True
     )
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    # What the guest's screen says: cutout, compose, painting, saving, done, interrupted.
     stage: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # The worker running it: the job is requeued when that worker's row goes stale.

@@ -37,122 +37,84 @@ class ConfigError(StyleBoothError):
     code = "bad_config"
 
 
-def about(help: str, *, shown: str | None = None, env: bool = True) -> dict[str, Any]:
-    """A setting's field metadata: ``help`` is its line in the README table, ``shown`` its
-    default as the table writes it (when the value alone would mislead), ``env`` whether an
-    environment variable sets it (a table such as ``[hq_options]`` only comes from the file).
-    """
-    return {"help": help, "shown": shown, "env": env}
+def setting(default: Any, help: str, *, shown: str | None = None, env: bool = True) -> Any:
+    """A field of ``Settings``: its default; ``help``, its line in the README table; ``shown``,
+    its default as the table writes it (when the value alone would mislead); ``env``, whether
+    an environment variable sets it (a table such as ``[hq_options]`` only comes from the
+    file). A table's default is copied for each ``Settings``. (Ruff's RUF009 cannot see that
+    this returns a ``dataclasses.field``: hence its ``noqa`` where a field's type is mutable.)"""
+    metadata = {"help": help, "shown": shown, "env": env}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = field(
-        default=Path("data"),
-        metadata=about("database, captures, renders, exports", shown="`./data`"),
+    data_dir: Path = setting(Path("data"), "database, captures, renders, exports", shown="`./data`")  # noqa: RUF009
+    model_dir: Path | None = setting(None, "model cache", shown="`DATA_DIR/models`")  # noqa: RUF009
+    database_url: str | None = setting(
+        None,
+        "any SQLAlchemy URL; SQLite runs in WAL mode",
+        shown="`sqlite:///DATA_DIR/stylebooth.sqlite3`",
     )
-    model_dir: Path | None = field(
-        default=None, metadata=about("model cache", shown="`DATA_DIR/models`")
+    host: str = setting("127.0.0.1", "bind address")
+    port: int = setting(8080, "port")
+    device: Literal["auto", "cpu", "cuda"] = setting("auto", "`auto`, `cpu` or `cuda`")
+    admin_password: str | None = setting(None, "admin page password (unset: admin page off)")
+    event_name: str = setting("StyleBooth", "shown on the attract screen")
+    public_url: str | None = setting(
+        None,
+        "base URL phones reach the booth at (the QR code's download link); unset: "
+        "`http://HOST:PORT`, with this machine's LAN address when HOST is `0.0.0.0` "
+        "(never the request's `Host` header)",
+        shown="from the bind address",
     )
-    database_url: str | None = field(
-        default=None,
-        metadata=about(
-            "any SQLAlchemy URL; SQLite runs in WAL mode",
-            shown="`sqlite:///DATA_DIR/stylebooth.sqlite3`",
-        ),
+    max_upload_mb: int = setting(20, "largest photo upload; larger is refused with 413")
+    idle_timeout_s: int = setting(
+        60, "seconds without a touch before the booth goes back to attract"
     )
-    host: str = field(default="127.0.0.1", metadata=about("bind address"))
-    port: int = field(default=8080, metadata=about("port"))
-    device: Literal["auto", "cpu", "cuda"] = field(
-        default="auto", metadata=about("`auto`, `cpu` or `cuda`")
+    countdown_s: int = setting(3, "camera countdown")
+    fast_size: int = setting(640, "long side of the instant (fast) picture, pixels")
+    hq_size: int = setting(512, "long side of the high-quality painting, pixels")
+    hq_budget_s: int = setting(90, "time budget of one HQ render; the best painting so far is kept")
+    stale_after_s: int = setting(
+        30,
+        "a render worker whose row in the workers table has not beaten this long is given "
+        "up on: not counted on /healthz, and its running job is run again",
     )
-    admin_password: str | None = field(
-        default=None, metadata=about("admin page password (unset: admin page off)")
+    admin_host: str | None = setting(
+        None, "with `ADMIN_PORT`: the address of the admin page's own site (unset: `HOST`)"
     )
-    event_name: str = field(default="StyleBooth", metadata=about("shown on the attract screen"))
-    public_url: str | None = field(
-        default=None,
-        metadata=about(
-            "base URL phones reach the booth at (the QR code's download link); unset: "
-            "`http://HOST:PORT`, with this machine's LAN address when HOST is `0.0.0.0` "
-            "(never the request's `Host` header)",
-            shown="from the bind address",
-        ),
+    admin_port: int | None = setting(
+        None,
+        "serve the admin page only on this port (its own site); the guests' site then "
+        "answers 404 for `/admin`",
     )
-    max_upload_mb: int = field(
-        default=20, metadata=about("largest photo upload; larger is refused with 413")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = setting(
+        "INFO",
+        "`DEBUG`, `INFO`, `WARNING` or `ERROR` (stderr; the access log, whose URLs carry "
+        "tokens, only at `DEBUG`)",
     )
-    idle_timeout_s: int = field(
-        default=60,
-        metadata=about("seconds without a touch before the booth goes back to attract"),
+    min_free_mb: int = setting(
+        500,
+        "below this much free space in the data directory new photos are refused (507) "
+        "and `/healthz` is degraded",
     )
-    countdown_s: int = field(default=3, metadata=about("camera countdown"))
-    fast_size: int = field(
-        default=640, metadata=about("long side of the instant (fast) picture, pixels")
+    upload_timeout_s: int = setting(30, "a photo upload must arrive within this many seconds (408)")
+    max_uploads: int = setting(
+        4, "photo uploads read and stored at once; one more gets 503 with Retry-After"
     )
-    hq_size: int = field(
-        default=512, metadata=about("long side of the high-quality painting, pixels")
+    max_job_sockets: int = setting(
+        8, "live WebSockets on one job; more get 429 (the booth polls instead)"
     )
-    hq_budget_s: int = field(
-        default=90,
-        metadata=about("time budget of one HQ render; the best painting so far is kept"),
-    )
-    stale_after_s: int = field(
-        default=30,
-        metadata=about(
-            "a render worker whose row in the workers table has not beaten this long is given "
-            "up on: not counted on /healthz, and its running job is run again"
-        ),
-    )
-    admin_host: str | None = field(
-        default=None,
-        metadata=about(
-            "with `ADMIN_PORT`: the address of the admin page's own site (unset: `HOST`)"
-        ),
-    )
-    admin_port: int | None = field(
-        default=None,
-        metadata=about(
-            "serve the admin page only on this port (its own site); the guests' site then "
-            "answers 404 for `/admin`"
-        ),
-    )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = field(
-        default="INFO",
-        metadata=about(
-            "`DEBUG`, `INFO`, `WARNING` or `ERROR` (stderr; the access log, whose URLs carry "
-            "tokens, only at `DEBUG`)"
-        ),
-    )
-    min_free_mb: int = field(
-        default=500,
-        metadata=about(
-            "below this much free space in the data directory new photos are refused (507) "
-            "and `/healthz` is degraded"
-        ),
-    )
-    upload_timeout_s: int = field(
-        default=30, metadata=about("a photo upload must arrive within this many seconds (408)")
-    )
-    max_uploads: int = field(
-        default=4,
-        metadata=about("photo uploads read and stored at once; one more gets 503 with Retry-After"),
-    )
-    max_job_sockets: int = field(
-        default=8,
-        metadata=about("live WebSockets on one job; more get 429 (the booth polls instead)"),
-    )
-    max_sockets: int = field(
-        default=200, metadata=about("live job WebSockets in all; more get 503")
-    )
-    hq_options: dict[str, Any] = field(
-        default_factory=dict,
-        metadata=about(
-            "style engine options for every HQ job (`steps = 60`, `style_weight = 10`, …: "
-            "the fields of `render.options.GatysOptions`), checked at load",
-            shown="none",
-            env=False,
-        ),
+    max_sockets: int = setting(200, "live job WebSockets in all; more get 503")
+    hq_options: dict[str, Any] = setting(  # noqa: RUF009
+        {},
+        "style engine options for every HQ job (`steps = 60`, `style_weight = 10`, …: "
+        "the fields of `render.options.GatysOptions`), checked at load",
+        shown="none",
+        env=False,
     )
 
     @property

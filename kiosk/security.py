@@ -21,9 +21,9 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -247,6 +247,19 @@ class PasswordCheck:
             return await asyncio.to_thread(self.matches, given)
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _live(entries: MutableMapping[K, V], key: K, expired: Callable[[V], bool]) -> V | None:
+    """The entry under ``key``, unless it has expired: then it is forgotten, and None."""
+    entry = entries.get(key)
+    if entry is not None and expired(entry):
+        del entries[key]
+        return None
+    return entry
+
+
 @dataclass
 class _Client:
     failures: int = 0
@@ -310,12 +323,9 @@ class LoginThrottle:
 
     def retry_after(self, client: str) -> float | None:
         """Seconds until ``client`` may try again, or None when it may try now."""
-        entry = self._clients.get(client)
-        if entry is None:
-            return None
         now = self._clock()
-        if self._stale(entry, now):
-            del self._clients[client]
+        entry = _live(self._clients, client, lambda entry: self._stale(entry, now))
+        if entry is None:
             return None
         if entry.locked_until > now:
             return entry.locked_until - now
@@ -403,13 +413,9 @@ class AdminSessions:
     def get(self, session_id: str | None) -> AdminSession | None:
         if not session_id:
             return None
-        key = self._key(session_id)
-        session = self._sessions.get(key)
+        key, now = self._key(session_id), self._clock()
+        session = _live(self._sessions, key, lambda session: self._expired(session, now))
         if session is None:
-            return None
-        now = self._clock()
-        if self._expired(session, now):
-            del self._sessions[key]
             return None
         session.last_seen = now
         self._sessions.move_to_end(key)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import multiprocessing
 import os
 import statistics
@@ -34,7 +33,7 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
-from benchmarks.run import print_rows, row
+from benchmarks.run import row, run_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data")) / "people"
@@ -352,6 +351,4 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    result = run()
-    print(json.dumps(result["raw"], indent=2))
-    print_rows(result["rows"])
+    run_alone(run)

@@ -6,7 +6,6 @@ timed interleaved in one run (medians), which keeps their ratios honest.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import time
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmarks.run import row
+from benchmarks.run import row, run_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -158,6 +157,4 @@ def table(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    outcome = run()
-    print(json.dumps({k: v for k, v in outcome.items() if k != "rows"}, indent=2))
-    print(table(outcome))
+    print(table(run_alone(run)))

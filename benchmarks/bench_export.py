@@ -9,7 +9,6 @@ three people with its reference people mask, at the booth's fast render size.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import statistics
 import tempfile
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.run import row
+from benchmarks.run import row, run_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -108,6 +107,4 @@ def table(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    outcome = run()
-    print(json.dumps({k: v for k, v in outcome.items() if k != "rows"}, indent=2))
-    print(table(outcome))
+    print(table(run_alone(run)))

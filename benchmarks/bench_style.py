@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.run import print_rows, row
+from benchmarks.run import row, run_alone
 from render.options import DEFAULT_HQ
 
 if TYPE_CHECKING:
@@ -366,6 +366,4 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["contact-sheet"]:
         print(contact_sheet())
         raise SystemExit(0)
-    result = run()
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2, default=str))
-    print_rows(result["rows"])
+    run_alone(run)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import socket
 import statistics
@@ -29,7 +28,7 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
-from benchmarks.run import print_rows, row
+from benchmarks.run import row, run_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_ROOT = Path(os.environ.get("BENCH_ROOT", ROOT))
@@ -236,6 +235,4 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    result = run()
-    print(json.dumps(result["raw"], indent=2))
-    print_rows(result["rows"])
+    run_alone(run)

@@ -11,6 +11,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,14 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
     """An area's rows on the terminal (``python -m benchmarks.bench_AREA`` run alone)."""
     for line in rows:
         print(f"{line['metric']:66} {_fmt(line['value']):>9} {line['unit']:6} {line['target']}")
+
+
+def run_alone(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``python -m benchmarks.bench_AREA``: one area's ``run`` alone, what it found printed."""
+    result = run()
+    print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2, default=str))
+    print_rows(result["rows"])
+    return result
 
 
 def table(results: dict[str, Any]) -> str:

@@ -26,20 +26,22 @@ def _run(capsys, settings, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_export_then_check_then_reuse(capsys, settings, hiker, tmp_path):
-    out_dir = tmp_path / "prints"
-    code, out, err = _run(
-        capsys,
-        settings,
+def export(image: Path, product_and_options: str, out_dir: Path, *more: str) -> list[str]:
+    """``export IMAGE --product PRODUCT [OPTIONS…] [MORE…] -o OUT_DIR`` as arguments."""
+    return [
         "export",
-        str(hiker),
+        str(image),
         "--product",
-        "sticker",
-        "--size",
-        "2",
+        *product_and_options.split(),
+        *more,
         "-o",
         str(out_dir),
-    )
+    ]
+
+
+def test_export_then_check_then_reuse(capsys, settings, hiker, tmp_path):
+    out_dir = tmp_path / "prints"
+    code, out, err = _run(capsys, settings, *export(hiker, "sticker --size 2", out_dir))
     assert code == 0, err
     files = {line.split()[0]: Path(line.split()[1]) for line in out.splitlines() if " " in line}
     assert set(files) == {"pdf", "png"} and all(p.parent == out_dir for p in files.values())
@@ -48,57 +50,22 @@ def test_export_then_check_then_reuse(capsys, settings, hiker, tmp_path):
     code, out, _ = _run(capsys, settings, "export", "--check", str(files["pdf"]))
     assert code == 0 and "passes the preflight" in out and "cut_paths" in out
 
-    code, out, _ = _run(
-        capsys,
-        settings,
-        "export",
-        str(hiker),
-        "--product",
-        "sticker",
-        "--size",
-        "2in",
-        "-o",
-        str(tmp_path / "again"),
-    )
+    code, out, _ = _run(capsys, settings, *export(hiker, "sticker --size 2in", tmp_path / "again"))
     assert code == 0 and "made before" in out
     assert (tmp_path / "again" / files["pdf"].name).read_bytes() == files["pdf"].read_bytes()
 
 
 def test_mug_and_tee_from_the_command_line(capsys, settings, hiker, tmp_path):
-    code, out, err = _run(
-        capsys,
-        settings,
-        "export",
-        str(hiker),
-        "--product",
-        "mug",
-        "--size",
-        "15oz",
-        "--layout",
-        "sides",
-        "-o",
-        str(tmp_path / "m"),
-    )
+    mug = export(hiker, "mug --size 15oz --layout sides", tmp_path / "m")
+    code, out, err = _run(capsys, settings, *mug)
     assert code == 0, err
     png = next(Path(line.split()[1]) for line in out.splitlines() if line.startswith("png"))
     assert Image.open(png).size == (2700, 1140)
 
     explicit = tmp_path / "mask.png"
     Image.new("L", Image.open(hiker).size, 0).save(explicit)  # a mask with nobody in it
-    code, out, err = _run(
-        capsys,
-        settings,
-        "export",
-        str(hiker),
-        "--product",
-        "tee",
-        "--layout",
-        "people",
-        "--mask",
-        str(explicit),
-        "-o",
-        str(tmp_path / "t"),
-    )
+    tee = export(hiker, "tee --layout people", tmp_path / "t", "--mask", str(explicit))
+    code, out, err = _run(capsys, settings, *tee)
     assert code == 0, err
     assert "note: no people found" in out
 

@@ -13,8 +13,6 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from reportlab.lib.colors import CMYKColorSep
-from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import select
 
 from db.migrate import upgrade
@@ -24,9 +22,8 @@ from export import export_product, plan_export
 from export import sticker as sticker_module
 from export import tee as tee_module
 from export.artwork import Artwork
-from export.imaging import resample
 from export.preflight import preflight
-from export.specs import DPI, ExportError, product_tag
+from export.specs import DPI, ExportError
 from kiosk.exports import OrderError, record_export
 from render.images import ImageError
 from tests.support.paths import PEOPLE
@@ -250,17 +247,6 @@ def test_tee_proof_render_shows_the_design_on_a_checkerboard(exports, artifacts)
     assert (page[: margin - 2, :, :3] == 255).all()  # the proof's margin is blank paper
 
 
-def test_resample_keeps_geometry_and_colour():
-    rgb = np.full((40, 60, 3), (200, 120, 40), np.uint8)
-    rgb[10, 20] = (255, 255, 255)
-    out = resample(rgb, 5.0, (0.0, 0.0), (300, 200))
-    assert np.abs(out[150:, 200:].astype(int) - (200, 120, 40)).max() <= 1  # flat stays flat
-    y, x = np.unravel_index(np.argmax(out.sum(axis=2)), out.shape[:2])
-    assert abs(x - 102) <= 2 and abs(y - 52) <= 2  # pixel (20, 10) lands at its centre × 5
-    crop = resample(rgb, 5.0, (15.0, 5.0), (100, 100))  # a window of the same view
-    assert np.abs(crop.astype(int) - out[25:125, 75:175]).mean() < 1
-
-
 def test_files_in_the_data_directory_are_recorded_relative_to_it(settings, painting, tmp_path):
     """The booth's data directory can move (a new disk, a restore): its exports stay found."""
     root = tmp_path / "booth"
@@ -388,55 +374,3 @@ def test_bad_pictures_and_masks(painting, tmp_path):
     )
     assert "full picture" in nobody.notes[0]
     assert preflight(nobody.files["png"]).facts["product"]["shape"] == "rectangle"
-
-
-def _pdf(path: Path, *, trim=(9, 9, 135, 135), bleed=(4.5, 4.5, 139.5, 139.5), closed=True):
-    canvas = Canvas(str(path), pagesize=(144, 144))
-    if trim:
-        canvas.setTrimBox(list(trim))
-    if bleed:
-        canvas.setBleedBox(list(bleed))
-    canvas.setKeywords(product_tag("sticker", {"size": 2}))
-    canvas.setStrokeColor(CMYKColorSep(0, 1, 0, 0, spotName="CutContour"))
-    canvas.setStrokeOverprint(True)
-    path_ = canvas.beginPath()
-    path_.moveTo(20, 20)
-    path_.lineTo(120, 20)
-    path_.lineTo(70, 120)
-    if closed:
-        path_.close()
-    canvas.drawPath(path_, stroke=1, fill=0)
-    canvas.save()
-    return path
-
-
-def test_preflight_finds_problems(tmp_path):
-    plain = tmp_path / "plain.png"
-    Image.new("RGB", (300, 300), "red").save(plain)
-    report = preflight(plain)
-    assert not report.ok
-    assert any("DPI" in p for p in report.problems) and any("ICC" in p for p in report.problems)
-
-    soft = np.zeros((4800, 3600, 4), np.uint8)
-    soft[100:200, 100:200] = (10, 20, 30, 128)
-    from export.imaging import save_png
-
-    tee = save_png(
-        tmp_path / "tee.png", soft[:2400, :1800], product_tag("tee", {"layout": "people"})
-    )
-    problems = " | ".join(preflight(tee).problems)
-    assert "semi-transparent" in problems and "needs 3600×4800" in problems
-
-    wrong_size = " | ".join(preflight(_pdf(tmp_path / "small.pdf")).problems)
-    assert "longest side should be 2 in" in wrong_size  # a 2 in sticker with a 1.75 in trim
-    open_cut = " | ".join(preflight(_pdf(tmp_path / "open.pdf", closed=False)).problems)
-    assert "not closed" in open_cut
-    no_boxes = " | ".join(preflight(_pdf(tmp_path / "nobox.pdf", trim=None, bleed=None)).problems)
-    assert "no TrimBox" in no_boxes and "no BleedBox" in no_boxes
-    inverted = preflight(_pdf(tmp_path / "nest.pdf", trim=(0, 0, 144, 144), bleed=(9, 9, 135, 135)))
-    assert any("not inside the BleedBox" in p for p in inverted.problems)
-    (tmp_path / "junk.pdf").write_bytes(b"%PDF-1.4 garbage")
-    assert not preflight(tmp_path / "junk.pdf").ok
-    (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(ExportError, match="neither a PNG nor a PDF"):
-        preflight(tmp_path / "notes.txt")

@@ -1,8 +1,8 @@
-"""Composing the cut-out guests onto scenes, and the scenes catalogue."""
+"""Composing the real cut-out guests onto scenes. (Placement, options and the scenes
+catalogue without models: tests/unit/test_compose.py, tests/unit/test_scenes.py.)"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import cv2
@@ -13,12 +13,9 @@ from PIL import Image
 from render.compose import compose_layers, cover, people_box, place
 from render.cutout import Cutout, cut_out
 from render.models import ModelStore
-from render.options import ComposeOptions, OptionError
-from render.scenes import OWN, UnknownScene, get_scene, list_scenes, load_scene
-from render.styles import STYLES
-from tests.support.paths import PEOPLE, REPO, SCENES
-
-ASSETS = REPO / "render" / "assets"
+from render.options import ComposeOptions
+from render.scenes import load_scene
+from tests.support.paths import PEOPLE, SCENES
 
 
 @pytest.fixture(scope="module")
@@ -81,41 +78,6 @@ def test_compose_returns_the_people_mask_in_the_output_frame(group: Cutout) -> N
     assert abs(centre - 320) < 10  # centred on the group
 
 
-@pytest.mark.parametrize("scale", [0.6, 1.0])
-def test_bust_shot_stays_on_the_bottom_edge_at_any_scale(scale: float) -> None:
-    alpha = np.zeros((400, 600), np.uint8)
-    alpha[150:400, 100:260] = 255  # one person, cut off by the bottom of the photo, left of centre
-    where = place((600, 400), people_box(alpha), (1200, 800), scale)
-    assert where.scale == pytest.approx(2 * scale)
-    assert where.y + 400 * where.scale == pytest.approx(800)  # bottom on the frame's bottom
-    centre = where.x + 180 * where.scale
-    assert centre == pytest.approx(600)  # centred
-
-
-def test_full_figure_keeps_its_ground_and_fits_its_head() -> None:
-    alpha = np.zeros((400, 600), np.uint8)
-    alpha[20:360, 250:350] = 255  # head to toe, feet 40 px above the bottom
-    where = place((600, 400), people_box(alpha), (600, 400), 1.5)
-    feet = where.y + 360 * where.scale
-    assert feet == pytest.approx(360)  # the feet stay where they stood
-    head = where.y + 20 * where.scale
-    assert head >= 0.03 * 400 - 1e-6  # bigger, but the head stays in the frame
-
-
-def test_person_cut_by_the_left_edge_stays_on_it() -> None:
-    alpha = np.zeros((400, 600), np.uint8)
-    alpha[100:400, 0:200] = 255
-    where = place((600, 400), people_box(alpha), (900, 400), 0.8)
-    assert where.x == pytest.approx(0)
-
-
-def test_specks_do_not_move_the_people() -> None:
-    alpha = np.zeros((400, 600), np.uint8)
-    alpha[100:400, 250:350] = 255
-    alpha[5:8, 5:8] = 255  # a stray speck in a corner
-    assert people_box(alpha) == (250, 100, 350, 400)
-
-
 def test_harmonisation_moves_the_people_towards_the_scene_light(group: Cutout) -> None:
     scene = load_scene("sunset")
     plain = compose_layers(group, scene, options=ComposeOptions(harmonize=0))
@@ -154,80 +116,3 @@ def test_nobody_found_keeps_the_photo_never_a_blank(model_store: ModelStore) -> 
     assert np.abs(out - photo).mean() < 3  # the photo itself, not the scene
     assert out.std() > 20
     assert np.asarray(layers.alpha).min() == 255
-
-
-def test_cover_fills_the_frame_at_the_scene_aspect() -> None:
-    scene = load_scene("tubingen")  # 4:3
-    for size in [(1280, 720), (720, 1280), (300, 300)]:
-        framed = cover(scene, size)
-        assert framed.size == size
-    wide = np.asarray(cover(scene, (1280, 720))).astype(int)
-    # a cover crop keeps the centre: the middle row of the crop is the scene's middle row
-    middle = np.asarray(scene.resize((1280, 960)))[480].astype(int)
-    assert np.abs(wide[360] - middle).mean() < 6
-
-
-# -- the scenes catalogue ---------------------------------------------------------------
-
-
-def test_catalogue_starts_with_own_and_has_every_kind() -> None:
-    scenes = list_scenes()
-    assert scenes[0].name == OWN and scenes[0].kind == "own"
-    kinds = {scene.kind for scene in scenes}
-    assert kinds == {"own", "photo", "studio", "painting"}
-    names = {scene.name for scene in scenes}
-    assert set(STYLES) <= names
-    assert {p.stem for p in (ASSETS / "scenes").glob("*.jpg")} <= names
-    assert len(names) == len(scenes)
-
-
-@pytest.mark.parametrize(
-    "scene", [s for s in list_scenes() if s.kind != "own"], ids=lambda scene: scene.name
-)
-def test_every_scene_loads_as_a_real_picture(scene) -> None:
-    image = load_scene(scene.name)
-    assert image.mode == "RGB" and min(image.size) >= 300
-    spread = np.asarray(image).reshape(-1, 3).std(0).max()
-    if scene.name in {"white", "charcoal"}:  # plain colours, on purpose
-        assert spread < 1
-    else:
-        assert spread > 10
-    assert scene.title
-
-
-def test_photo_and_painting_scenes_are_credited() -> None:
-    credits = (ASSETS / "CREDITS.md").read_text()
-    for scene in list_scenes():
-        if scene.kind in {"photo", "painting"}:
-            assert scene.path is not None and scene.path.is_file()
-            assert re.search(re.escape(scene.path.name), credits), scene.name
-            assert scene.credit
-    assert "studio" in credits.lower()
-
-
-def test_generated_backdrops_render_at_any_size_without_banding() -> None:
-    image = load_scene("studio_grey", size=(640, 400))
-    assert image.size == (640, 400)
-    row = np.asarray(image)[200, :, 0].astype(int)
-    assert row[320] > row[10] + 30  # light in the middle, falling off to the sides
-    steps = np.abs(np.diff(cv2.blur(np.asarray(image)[:, :, 0].astype(float), (1, 9))[200]))
-    assert steps.max() < 6  # smooth, no bands
-
-
-def test_unknown_scene_lists_the_names() -> None:
-    with pytest.raises(UnknownScene, match="tubingen"):
-        get_scene("atlantis")
-    with pytest.raises(UnknownScene, match="own"):
-        load_scene(OWN)
-
-
-def test_compose_options_are_checked_where_they_are_written() -> None:
-    for bad, message in [
-        ({"scale": 0}, "scale"),
-        ({"harmonize": 1.5}, "harmonize"),
-        ({"shadow": -0.1}, "shadow"),
-    ]:
-        with pytest.raises(OptionError, match=message):
-            ComposeOptions(**bad)
-    with pytest.raises(OptionError, match="unknown compose option"):
-        ComposeOptions.from_mapping({"shade": 0.3})

@@ -59,15 +59,6 @@ def lan_address() -> str | None:
     return None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _url(host: str, port: int) -> str:
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
@@ -87,8 +78,3 @@ def public_base(settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url.rstrip("/")
     return _url(_reachable_host(settings), settings.port)
-
-
-def phones_can_reach(settings: Settings) -> bool:
-    """False when the QR codes would carry a loopback address no phone can open."""
-    return bool(settings.public_url) or not is_loopback(_reachable_host(settings))

@@ -17,23 +17,33 @@ from typing import BinaryIO
 
 
 @contextmanager
-def atomic_write(path: Path) -> Iterator[BinaryIO]:
-    """Write to a temporary file beside ``path``, then rename it into place.
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write, renamed into place when the block ends (and
+    removed if it raises): for writers that want a file name (a copy, a model converter).
 
     A killed process leaves at most a hidden ``.NAME.*.part`` beside it, never half a file
-    under the real name; the data is on disk (fsync) before the rename makes it visible."""
+    under the real name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
+        yield tmp
         os.chmod(tmp, 0o644)  # mkstemp makes it private; these are ordinary data files
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_write(path: Path) -> Iterator[BinaryIO]:
+    """``atomic_path`` as an open binary stream; the data is on disk (fsync) before the
+    rename makes it visible."""
+    with atomic_path(path) as tmp, tmp.open("wb") as stream:
+        yield stream
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def write_atomic(path: Path, data: bytes) -> None:

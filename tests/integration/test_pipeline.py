@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render.images import ImageError, fit_size, load_image
+from render.images import ImageError, load_image
 from render.models import ModelStore
 from render.options import ComposeOptions, GatysOptions
 from render.pipeline import RenderCancelled, prepare
 from render.scenes import UnknownScene
-from render.styles import STYLES, resolve_style
 from tests.support.paths import PEOPLE, SCENES
 
 
@@ -92,19 +91,6 @@ def test_cancel_stops_between_steps(model_store: ModelStore) -> None:
     assert len(asked) == 2
     with pytest.raises(RenderCancelled, match="before load"):
         prepare(PEOPLE / "hiker.jpg", "own", model_dir=model_store.root, cancel=lambda: True)
-
-
-def test_style_by_preset_or_path() -> None:
-    assert resolve_style("great_wave") == STYLES["great_wave"].path
-    assert resolve_style(STYLES["udnie"].path) == STYLES["udnie"].path
-    assert resolve_style(3) == 3  # a style of the fast 26-style network
-    with pytest.raises(ImageError, match="no such file or style preset: nope"):
-        resolve_style("nope")
-
-
-def test_fit_size_keeps_the_aspect() -> None:
-    assert fit_size((1620, 1080), 512) == (512, 341)
-    assert fit_size((399, 600), 300) == (200, 300)
 
 
 # -- the whole pipeline, with the real style engine, at a tiny size ------------------------

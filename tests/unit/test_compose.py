@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from render.compose import cover, people_box, place
-from render.options import ComposeOptions, OptionError
 from render.scenes import load_scene
 
 
@@ -55,15 +54,3 @@ def test_cover_fills_the_frame_at_the_scene_aspect() -> None:
     # a cover crop keeps the centre: the middle row of the crop is the scene's middle row
     middle = np.asarray(scene.resize((1280, 960)))[480].astype(int)
     assert np.abs(wide[360] - middle).mean() < 6
-
-
-def test_compose_options_are_checked_where_they_are_written() -> None:
-    for bad, message in [
-        ({"scale": 0}, "scale"),
-        ({"harmonize": 1.5}, "harmonize"),
-        ({"shadow": -0.1}, "shadow"),
-    ]:
-        with pytest.raises(OptionError, match=message):
-            ComposeOptions(**bad)
-    with pytest.raises(OptionError, match="unknown compose option"):
-        ComposeOptions.from_mapping({"shade": 0.3})

@@ -83,3 +83,8 @@ def test_fit_long_side_keeps_the_aspect_and_can_cap_without_enlarging() -> None:
     assert fit_long_side(image, 3240).size == (3240, 2160)
     assert fit_long_side(image, 3240, enlarge=False) is image
     assert fit_long_side(image, 810, enlarge=False).size == (810, 540)
+
+
+def test_fit_size_keeps_the_aspect() -> None:
+    assert fit_size((1620, 1080), 512) == (512, 341)
+    assert fit_size((399, 600), 300) == (200, 300)

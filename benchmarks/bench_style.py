@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.run import row, run_alone
+from render.files import sha256_bytes
 from render.options import DEFAULT_HQ
 
 if TYPE_CHECKING:
@@ -317,7 +318,6 @@ def contact_sheet(
     Every cell is a default HQ painting at ``size`` px (kept full size under ``cells``, and
     reused by a later call with the same options), shown shrunk to ``tile`` px.
     """
-    import hashlib
 
     from PIL import Image, ImageDraw, ImageOps
 
@@ -327,7 +327,7 @@ def contact_sheet(
     people = sorted(p for p in (SHARED / "people").iterdir() if "_mask" not in p.stem)
     paintings = sorted((SHARED / "styles").glob("*.jpg"))
     settings = json.dumps({"size": size, **DEFAULT_HQ.__dict__}, sort_keys=True)
-    version = hashlib.sha256(settings.encode()).hexdigest()[:8]
+    version = sha256_bytes(settings.encode())[:8]
     cells.mkdir(parents=True, exist_ok=True)
     engine = StyleEngine(MODEL_DIR)
     label, pad = 16, 4

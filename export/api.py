@@ -10,7 +10,6 @@ makes the files only when it has none (``ExportPlan.make``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from PIL import Image
 from export import mug, sticker, tee
 from export.artwork import Artwork
 from export.specs import normalize_options
+from render.files import sha256_bytes
 from render.images import ImageSource
 
 EXPORT_VERSION = 1  # bump when the files an export makes change
@@ -64,7 +64,7 @@ class ExportPlan:
 
 def export_key(art: Artwork, product: str, options: dict[str, Any]) -> str:
     identity = {"v": EXPORT_VERSION, "art": art.sha256, "product": product, "options": options}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return sha256_bytes(json.dumps(identity, sort_keys=True).encode())
 
 
 def _stem(product: str, options: dict[str, Any], key: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -11,6 +10,7 @@ from PIL import Image
 
 from export.imaging import harden
 from export.specs import ExportError
+from render.files import sha256_bytes
 from render.images import ImageSource, load_image
 
 MIN_PEOPLE_FRACTION = 0.005  # less of the picture than this: nobody was found
@@ -47,17 +47,13 @@ class Artwork:
 
     @cached_property
     def sha256(self) -> str:
-        digest = hashlib.sha256(f"{self.size}".encode())
-        digest.update(self.rgb.tobytes())
-        if self.alpha is not None:
-            digest.update(b"alpha")
-            digest.update(self.alpha.tobytes())
-        return digest.hexdigest()
+        alpha = () if self.alpha is None else (b"alpha", self.alpha.tobytes())
+        return sha256_bytes(f"{self.size}".encode(), self.rgb.tobytes(), *alpha)
 
     @cached_property
     def source_sha256(self) -> str:
         """Fingerprint of the picture alone (the Export row's source_sha256)."""
-        return hashlib.sha256(f"{self.size}".encode() + self.rgb.tobytes()).hexdigest()
+        return sha256_bytes(f"{self.size}".encode(), self.rgb.tobytes())
 
     @cached_property
     def people(self) -> np.ndarray | None:

@@ -62,5 +62,9 @@ def sha256_file(path: Path) -> str:
     return file_digest(path, "sha256")
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def sha256_bytes(*parts: bytes) -> str:
+    """Hex sha256 of the parts one after another (as if joined, without the copy)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()

@@ -16,7 +16,6 @@ never a 500 (tests/test_image_fuzz.py mutates files of many formats to hold it t
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import warnings
@@ -27,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from render.errors import StyleBoothError
+from render.files import sha256_bytes
 
 ImageSource = str | Path | bytes | bytearray | IO[bytes] | Image.Image
 
@@ -225,6 +225,4 @@ def fit_area(image: Image.Image, area: float) -> Image.Image:
 def image_digest(image: Image.Image) -> str:
     """sha256 of the decoded pixels: the same picture hashes the same whatever its file."""
     rgb = image.convert("RGB")
-    digest = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
-    digest.update(rgb.tobytes())
-    return digest.hexdigest()
+    return sha256_bytes(f"{rgb.width}x{rgb.height}".encode(), rgb.tobytes())

@@ -19,6 +19,7 @@ from db.models import Job, JobStatus, Lane, ResultKind, Worker, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
 from kiosk import job_view
 from kiosk.app import create_app
+from kiosk.keys import LINKS
 from kiosk.queue import manager, tasks
 from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, job_options
 from kiosk.queue.manager import JobConflict
@@ -99,7 +100,7 @@ def test_fast_lane_takes_a_new_guest_while_an_hq_render_runs(db, sessions, setti
     assert claim_id(db, Lane.HQ, worker) == first.id
     # The second guest's fast job is claimable while the first HQ job runs.
     assert claim_id(db, Lane.FAST, worker) == fast_job_of(sessions, second)
-    state = db(job_view.describe, second.id, job_view.Links("http://booth"))
+    state = db(job_view.describe, second.id, create_app(settings)[LINKS])
     assert state["status"] == "queued" and state["queue_position"] == 1
     assert state["mode"] == "hq" and state["stage"] == "queued"
 

@@ -19,6 +19,7 @@ from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
 from tests.support.jobs import wait_for_job
 from tests.support.paths import PEOPLE
+from tests.support.photos import thumbnail_jpeg
 
 pytestmark = pytest.mark.slow
 ADMIN = {"Authorization": aiohttp.encode_basic_auth("operator", "s3cret")}
@@ -39,11 +40,7 @@ def render_settings(settings):
 
 
 def photo(name: str = "hiker.jpg") -> bytes:
-    image = Image.open(PEOPLE / name).convert("RGB")
-    image.thumbnail((640, 640))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+    return thumbnail_jpeg(Image.open(PEOPLE / name), 640, quality=90)
 
 
 async def upload(client, name: str, style: str, scene: str) -> dict:

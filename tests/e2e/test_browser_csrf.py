@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import threading
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
 from kiosk.config import Settings
 from tests.support.paths import PEOPLE
+from tests.support.photos import thumbnail_jpeg
 
 pytestmark = [pytest.mark.browser]
 
@@ -32,11 +32,7 @@ PASSWORD = "s3cret"
 
 
 def photo_bytes(side: int = 160) -> bytes:
-    image = Image.open(PEOPLE / "hiker.jpg").convert("RGB")
-    image.thumbnail((side, side))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
+    return thumbnail_jpeg(Image.open(PEOPLE / "hiker.jpg"), side)
 
 
 # --- the attacker's site ---------------------------------------------------------------------

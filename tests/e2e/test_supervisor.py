@@ -39,13 +39,7 @@ from kiosk.storage import capture_dir, resolve, save_image
 from kiosk.supervisor import RestartPolicy
 from tests.support.jobs import wait_for_job
 from tests.support.paths import PEOPLE, REPO
-from tests.support.processes import serve, start_worker
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.support.processes import free_port, serve, start_worker
 
 
 def wait_until(predicate, timeout: float, what: str, every: float = 0.2):  # type: ignore[no-untyped-def]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,6 +11,7 @@ from render.options import GatysOptions
 from render.progress import StyleProgress
 from render.stylize import StyleEngine
 from tests.support.paths import PEOPLE, STYLES
+from tests.support.photos import encode
 
 HIKER = PEOPLE / "hiker.jpg"
 SEASIDE = PEOPLE / "seaside.jpg"
@@ -22,12 +21,6 @@ STARRY = STYLES / "starry_night.jpg"
 def diff(a: Image.Image, b: Image.Image) -> float:
     b = b.resize(a.size, Image.Resampling.LANCZOS)
     return float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean())
-
-
-def encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("size", [640, 333])

@@ -5,7 +5,6 @@ each step into tests/artifacts/browser/ for people to look at."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from playwright.sync_api import Browser, Page
 from kiosk.app import create_app
 from kiosk.config import Settings
 from tests.support.paths import ARTIFACTS
+from tests.support.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 PORTRAIT = {"width": 1080, "height": 1920}
@@ -35,12 +35,6 @@ SETTLE_JS = """async () => {
     .filter(a => a.playState === 'running' && a.effect.getComputedTiming().iterations !== Infinity)
     .map(a => a.finished.catch(() => null)));
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class BoothServer:

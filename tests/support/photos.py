@@ -1,5 +1,6 @@
-"""A generated stand-in for a guest's photo, for tests of pure logic (uploads, decoding,
-storage, the queue): no shared data, the same picture on every run."""
+"""Photos as the tests send them: a generated stand-in for a guest's photo, for tests of pure
+logic (uploads, decoding, storage, the queue: no shared data, the same picture on every run),
+and any picture encoded or thumbnailed the way a phone sends it."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def guest_photo(size: tuple[int, int] = PHOTO_SIZE) -> Image.Image:
     return image
 
 
-def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
+def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
+    """The picture as a file of format ``fmt``, in memory."""
     buffer = io.BytesIO()
     image.save(buffer, fmt, **options)
     return buffer.getvalue()
@@ -39,6 +41,11 @@ def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:
 
 def guest_jpeg(side: int = 320, quality: int = 85) -> bytes:
     """The generated photo thumbnailed to ``side`` as a JPEG: a guest's upload."""
-    image = guest_photo()
+    return thumbnail_jpeg(guest_photo(), side, quality)
+
+
+def thumbnail_jpeg(image: Image.Image, side: int, quality: int = 85) -> bytes:
+    """``image`` shrunk to fit ``side`` (never enlarged) as a JPEG, the way a phone sends it."""
+    image = image.convert("RGB")
     image.thumbnail((side, side))
     return encode(image, "JPEG", quality=quality)

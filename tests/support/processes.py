@@ -4,12 +4,21 @@ as the booth runs them."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from kiosk.config import Settings
 from tests.support.paths import REPO
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now (for a server whose address must be known before
+    it starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def stylebooth(settings: Settings, log: Path, *args: str) -> subprocess.Popen:

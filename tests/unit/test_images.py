@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from render.images import ImageError, fit_long_side, fit_size, load_image
-from tests.support.photos import guest_photo
-
-
-def encode(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **kwargs)
-    return buffer.getvalue()
+from tests.support.photos import encode, guest_photo
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -26,6 +25,7 @@ from db.session import make_engine, make_sessionmaker
 from kiosk.admin import AdminLogin
 from kiosk.app import create_app, serve
 from kiosk.security import AdminSessions, LoginThrottle, PasswordCheck, origin_of
+from tests.support.processes import free_port
 from tests.unit.test_api import jpeg, upload
 
 PASSWORD = "s3cret"
@@ -402,12 +402,6 @@ async def test_impossible_static_names_are_404(client) -> None:
 
 
 # --- the admin page on its own site ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 async def test_with_admin_port_the_admin_page_lives_only_on_its_site(booth_settings) -> None:

@@ -51,8 +51,8 @@ def setting(default: Any, help: str, *, shown: str | None = None, env: bool = Tr
 
 @dataclass(frozen=True)
 class Settings:
-    data_dir: Path = setting(Path("data"), "database, captures, renders, exports", shown="`./data`")  # noqa: RUF009
-    model_dir: Path | None = setting(None, "model cache", shown="`DATA_DIR/models`")  # noqa: RUF009
+    data_dir: Path = setting(Path("data"), "database, captures, renders, exports", shown="`./data`")
+    model_dir: Path | None = setting(None, "model cache", shown="`DATA_DIR/models`")
     database_url: str | None = setting(
         None,
         "any SQLAlchemy URL; SQLite runs in WAL mode",
@@ -109,7 +109,7 @@ class Settings:
         8, "live WebSockets on one job; more get 429 (the booth polls instead)"
     )
     max_sockets: int = setting(200, "live job WebSockets in all; more get 503")
-    hq_options: dict[str, Any] = setting(  # noqa: RUF009
+    hq_options: dict[str, Any] = setting(
         {},
         "style engine options for every HQ job (`steps = 60`, `style_weight = 10`, …: "
         "the fields of `render.options.GatysOptions`), checked at load",

@@ -11,7 +11,7 @@ Read", ``SyntaxError`` from a header parser, ``struct.error``, ``EOFError``, ``I
 ``NotImplementedError`` for an unsupported variant, ``ValueError`` from a conversion...). A
 guest's file is untrusted input, so everything from opening to the last conversion runs in one
 guarded block and any of these becomes an ``ImageError``: the booth answers 400 with a sentence,
-never a 500 (tests/test_image_fuzz.py mutates files of many formats to hold it to that).
+never a 500 (tests/unit/test_images_fuzz.py mutates files of many formats to hold it to that).
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
@@ -34,6 +33,7 @@ from tests.support.browser import (
     launch,
 )
 from tests.support.paths import PEOPLE, REPO
+from tests.support.qr import decode_qr as decode_qr_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -105,10 +105,7 @@ def decode_qr(page: Page) -> str:
         canvas.getContext('2d').drawImage(img, 0, 0);
         return canvas.toDataURL('image/png'); }"""
     )
-    png = base64.b64decode(data_url.split(",", 1)[1])
-    gray = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
-    decoded, _, _ = cv2.QRCodeDetector().detectAndDecode(gray)
-    return decoded
+    return decode_qr_png(base64.b64decode(data_url.split(",", 1)[1]))
 
 
 def test_camera_flow_from_attract_to_order(booth: str, browsers: dict[str, Browser]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmarks.run import row, run_alone
+from benchmarks.run import figures, row, run_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -105,18 +105,13 @@ def run() -> dict[str, Any]:
         for name, value in default.items()
         if name != "mean"
     ]
-    rows += [
-        row("IoU mean", default["mean"], target="≥ 0.93"),
-        row("cut-out 1280×720", ms["cutout"]["wall"], unit="ms", target="≤ 300"),
-        row("compose 1280×720", ms["compose"]["wall"], unit="ms", target="≤ 100"),
-        row("IoU mean, with u2netp", iou["cut_out(use_u2netp=True)"]["mean"], target="(option)"),
-        row(
-            "cut-out 1280×720, with u2netp",
-            ms["cutout_u2netp"]["wall"],
-            unit="ms",
-            target="(option)",
-        ),
-    ]
+    rows += figures(
+        ("IoU mean", default["mean"], "", "≥ 0.93"),
+        ("cut-out 1280×720", ms["cutout"]["wall"], "ms", "≤ 300"),
+        ("compose 1280×720", ms["compose"]["wall"], "ms", "≤ 100"),
+        ("IoU mean, with u2netp", iou["cut_out(use_u2netp=True)"]["mean"], "", "(option)"),
+        ("cut-out 1280×720, with u2netp", ms["cutout_u2netp"]["wall"], "ms", "(option)"),
+    )
     return {
         "iou": iou,
         "iou_mean": default["mean"],

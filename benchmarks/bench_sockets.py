@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 from PIL import Image
 
-from benchmarks.run import row, run_alone
+from benchmarks.run import figures, run_alone
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = Path(os.environ.get("STYLEBOOTH_SHARED_DATA", ROOT.parent / "shared" / "data")) / "people"
@@ -185,22 +185,12 @@ async def measure(data_dir: Path) -> dict[str, Any]:
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="stylebooth-bench-sockets-") as tmp:
         raw = asyncio.run(measure(Path(tmp) / "data"))
-    rows = [
-        row(
-            "GET /healthz median, no job WebSocket open", raw["no_sockets"]["median_ms"], unit="ms"
-        ),
-        row(
-            f"GET /healthz median, {SOCKETS} WebSockets on one job",
-            raw["one_job"]["median_ms"],
-            unit="ms",
-            target="≈ without sockets (was 930 ms)",
-        ),
-        row(
-            f"GET /healthz median, {SOCKETS} WebSockets over {SPREAD_JOBS} jobs",
-            raw["spread"]["median_ms"],
-            unit="ms",
-        ),
-    ]
+    one_job, spread = raw["one_job"]["median_ms"], raw["spread"]["median_ms"]
+    rows = figures(
+        ("GET /healthz median, no job WebSocket open", raw["no_sockets"]["median_ms"], "ms", ""),
+        (f"GET /healthz median, {SOCKETS} WebSockets on one job", one_job, "ms", "≈ none (930)"),
+        (f"GET /healthz median, {SOCKETS} WebSockets over {SPREAD_JOBS} jobs", spread, "ms", ""),
+    )
     return {"rows": rows, "raw": raw}
 
 

@@ -84,6 +84,11 @@ def row(metric: str, value: Any, *, unit: str = "", target: str = "") -> dict[st
     return {"metric": metric, "value": value, "unit": unit, "target": target}
 
 
+def figures(*lines: tuple[str, Any, str, str]) -> list[dict[str, Any]]:
+    """An area's rows from ``(metric, value, unit, target)`` lines, one line per figure."""
+    return [row(metric, value, unit=unit, target=target) for metric, value, unit, target in lines]
+
+
 def print_rows(rows: list[dict[str, Any]]) -> None:
     """An area's rows on the terminal (``python -m benchmarks.bench_AREA`` run alone)."""
     for line in rows:

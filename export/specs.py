@@ -43,10 +43,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 TAG_PREFIX = "stylebooth-export"  # PNG text chunk and PDF keywords name the product
 
 
-class ExportError(StyleBoothError):
+class ExportError(StyleBoothError, code="bad_options"):
     """A request the export cannot honour; the message says why, for a person."""
-
-    code = "bad_options"
 
 
 @dataclass(frozen=True)

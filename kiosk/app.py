@@ -19,11 +19,11 @@ from db.session import make_engine, make_sessionmaker
 from kiosk import download, guest, watch
 from kiosk.admin import AdminLogin, create_admin_app
 from kiosk.config import Settings
-from kiosk.dbio import SERVER_BUSY_TIMEOUT_S, io_pool
+from kiosk.dbio import io_pool
 from kiosk.errors import error_response, json_errors
 from kiosk.health import PROBES, Probes, healthz
 from kiosk.keys import ENGINE, EXPORT_POOL, LINKS, MODELS, SESSIONS, SETTINGS, SOCKETS
-from kiosk.links import Links
+from kiosk.links import ADMIN, Links, is_admin_path
 from kiosk.network import public_base
 from kiosk.orders import ExportPool
 from kiosk.security import BODY_TYPES, MULTIPART, cross_site_guard, security_headers
@@ -45,7 +45,7 @@ async def index(_request: web.Request) -> web.FileResponse:
 
 
 async def to_admin_page(_request: web.Request) -> web.Response:
-    raise web.HTTPPermanentRedirect("/admin/")
+    raise web.HTTPPermanentRedirect(ADMIN + "/")
 
 
 # A file name the file system cannot even hold (longer than NAME_MAX/PATH_MAX, or with a NUL)
@@ -71,10 +71,6 @@ async def static_names(request: web.Request, handler: Handler) -> web.StreamResp
 _OPERATOR_FILES = re.compile(r"^/api/(jobs/[^/]+/images/[^/]+|exports/[^/]+/files/[^/]+)$")
 
 
-def _is_admin_path(path: str) -> bool:
-    return path == "/admin" or path.startswith("/admin/")
-
-
 def on_admin_site(request: web.Request) -> bool:
     """Whether the request came in on the admin site's port (its socket's local port)."""
     admin_port = request.config_dict[SETTINGS].admin_port
@@ -94,13 +90,13 @@ async def admin_site(request: web.Request, handler: Handler) -> web.StreamRespon
     path = request.path
     if on_admin_site(request):
         allowed = (
-            _is_admin_path(path)
+            is_admin_path(path)
             or path.startswith("/ui/")
             or path == "/healthz"
             or (request.method in {"GET", "HEAD"} and _OPERATOR_FILES.match(path) is not None)
         )
     else:
-        allowed = not _is_admin_path(path)
+        allowed = not is_admin_path(path)
     if not allowed:
         return error_response(404, "not_found", f"not found: {request.method} {path}")
     return await handler(request)
@@ -115,7 +111,7 @@ def create_app(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
     # A short busy timeout: a guest hears "busy, try again" rather than waiting out a lock.
-    engine = make_engine(settings.db_url, busy_timeout_s=SERVER_BUSY_TIMEOUT_S)
+    engine = make_engine(settings.db_url, busy_timeout_s=settings.busy_timeout_s)
 
     # Outermost first: which site the request is on, then refusing other sites' requests.
     app = web.Application(middlewares=[admin_site, cross_site_guard, json_errors, static_names])
@@ -137,8 +133,9 @@ def create_app(
     app.add_routes(guest.routes)
     app.add_routes(watch.routes)
     app.add_routes(download.routes)
-    app.router.add_get("/admin", to_admin_page)
-    app.add_subapp("/admin/", create_admin_app(admin_login or AdminLogin(settings.admin_password)))
+    app.router.add_get(ADMIN, to_admin_page)
+    admin_app = create_admin_app(admin_login or AdminLogin(settings.admin_password))
+    app.add_subapp(ADMIN + "/", admin_app)
     app[LINKS] = Links(public_base(settings), app.router)
 
     if start_worker:

@@ -31,10 +31,8 @@ DEFAULT_CONFIG_FILE = Path("stylebooth.toml")
 README_START, README_END = "<!-- config:start -->", "<!-- config:end -->"
 
 
-class ConfigError(StyleBoothError):
+class ConfigError(StyleBoothError, code="bad_config"):
     """The configuration file or an environment variable has a bad value."""
-
-    code = "bad_config"
 
 
 def setting(default: Any, help: str, *, shown: str | None = None, env: bool = True) -> Any:
@@ -109,6 +107,11 @@ class Settings:
         8, "live WebSockets on one job; more get 429 (the booth polls instead)"
     )
     max_sockets: int = setting(200, "live job WebSockets in all; more get 503")
+    busy_timeout_s: int = setting(
+        5,
+        "how long a guest's request waits for a database another process holds locked "
+        "before it is answered 503 with Retry-After (SQLite's busy timeout)",
+    )
     hq_options: dict[str, Any] = setting(
         {},
         "style engine options for every HQ job (`steps = 60`, `style_weight = 10`, …: "

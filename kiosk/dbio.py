@@ -6,7 +6,7 @@ waiting for, and a locked database never takes every thread in the process.
 
 Two bounds keep a slow database from turning into hung requests:
 
-* every SQLite connection of the server waits at most ``SERVER_BUSY_TIMEOUT_S`` for another
+* every SQLite connection of the server waits at most ``busy_timeout_s`` (5 s) for another
   connection's lock (the render worker keeps the long default), and a call that still finds
   the database locked is answered 503 "the booth is busy, try again" with Retry-After;
 * at most ``IO_THREADS`` calls run and ``IO_BACKLOG`` more wait; beyond that a call is refused
@@ -34,7 +34,6 @@ log = logging.getLogger("stylebooth.server")
 
 T = TypeVar("T")
 
-SERVER_BUSY_TIMEOUT_S = 5.0  # the server's SQLite busy timeout (db.session.make_engine)
 IO_THREADS = 4  # SQLite in WAL mode reads in parallel and writes one at a time: a few suffice
 IO_BACKLOG = 64  # calls that may wait for a thread before new ones are refused
 

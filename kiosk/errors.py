@@ -15,6 +15,7 @@ import logging
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from kiosk.links import is_admin_path
 from render.errors import StyleBoothError
 
 __all__ = ["ApiError", "StyleBoothError", "busy", "error_response", "json_errors", "not_found"]
@@ -96,7 +97,7 @@ def error_response(
 
 
 def _is_api(request: web.Request) -> bool:
-    return request.path.startswith(("/api/", "/admin/"))
+    return request.path.startswith("/api/") or is_admin_path(request.path)
 
 
 @web.middleware

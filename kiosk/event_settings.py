@@ -18,10 +18,8 @@ from render.styles import STYLES
 DEFAULT_KEYS = ("event_name", "idle_timeout_s", "countdown_s", "styles", "scenes")
 
 
-class SettingError(StyleBoothError):
+class SettingError(StyleBoothError, code="bad_setting"):
     """An event setting the operator sent has a bad value; the message names the key."""
-
-    code = "bad_setting"
 
 
 def defaults(settings: Settings) -> dict[str, Any]:

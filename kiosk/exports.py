@@ -29,10 +29,8 @@ if TYPE_CHECKING:  # export.api pulls in OpenCV: only the export process imports
     from export.api import ExportResult
 
 
-class OrderError(StyleBoothError):
+class OrderError(StyleBoothError, code="bad_options"):
     """The order cannot be made as asked; the message says why."""
-
-    code = "bad_options"
 
 
 @dataclass(frozen=True)

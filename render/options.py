@@ -18,11 +18,9 @@ STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
 
 
-class OptionError(StyleBoothError, ValueError):
+class OptionError(StyleBoothError, ValueError, code="bad_option"):
     """A render option out of range or unknown (a size, a strength, an HQ knob, a device). Also
     a ``ValueError``, as Python code expects of a bad argument."""
-
-    code = "bad_option"
 
 
 class _FromMapping:

@@ -29,10 +29,8 @@ STUDIO_SIZE = (1920, 1280)  # generated backdrops, unless a size is asked for
 SceneKind = Literal["own", "photo", "studio", "painting"]
 
 
-class UnknownScene(StyleBoothError):
+class UnknownScene(StyleBoothError, code="unknown_scene"):
     """No scene by that name; the message lists the names there are."""
-
-    code = "unknown_scene"
 
 
 @dataclass(frozen=True)

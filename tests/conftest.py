@@ -36,8 +36,11 @@ def model_store() -> ModelStore:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for a fresh data directory with a real SQLite file and an empty model cache
-    (the integration and e2e tiers override this with the real models)."""
-    return load_settings(env={}, data_dir=tmp_path / "data", model_dir=tmp_path / "no-models")
+    (the integration and e2e tiers override this with the real models). A locked database is
+    answered 503 after 1 s, not the booth's 5 s, so the lock tests stay quick."""
+    return load_settings(
+        env={}, data_dir=tmp_path / "data", model_dir=tmp_path / "no-models", busy_timeout_s=1
+    )
 
 
 @pytest.fixture(scope="session")

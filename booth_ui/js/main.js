@@ -9,7 +9,7 @@ import { artStates } from "./screens/render.js";
 import { attractState } from "./screens/attract.js";
 import { cameraState } from "./screens/camera.js";
 import { failsafeState } from "./screens/failsafe.js";
-import { sceneState, styleState } from "./screens/pick.js";
+import { buildPickScreens, sceneState, styleState } from "./screens/pick.js";
 import { reviewState } from "./screens/review.js";
 import { applyStrings, loadStrings, t } from "./strings.js";
 
@@ -161,6 +161,7 @@ async function start() {
   } catch (error) {
     console.error("strings could not be loaded", error);
   }
+  buildPickScreens();
   applyStrings();
   const booth = createBooth();
   window.booth = booth; // for the operator's console and the browser tests

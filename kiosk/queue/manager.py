@@ -562,11 +562,9 @@ def list_jobs(session: Session, status: JobStatus | None, limit: int) -> list[Jo
     return list(session.scalars(query.limit(limit)))
 
 
-class JobConflict(StyleBoothError):
+class JobConflict(StyleBoothError, code="conflict"):
     """The job's state does not allow what was asked (retrying a job still queued or
     running); the API answers it 409."""
-
-    code = "conflict"
 
 
 def retry(session: Session, job_id: str) -> Job | None:

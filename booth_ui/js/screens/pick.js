@@ -22,6 +22,23 @@ function card({ name, image, title, subtitle, selected, onPick }) {
   return button;
 }
 
+/** Fill each empty `<section data-pick>`: a heading, a hint and the grid its cards go in,
+ * the same markup for every pick screen (`#style-choices`, `#scene-choices`). */
+export function buildPickScreens(root = document) {
+  for (const section of root.querySelectorAll("section[data-pick]")) {
+    const key = section.dataset.screen;
+    section.replaceChildren(
+      el(
+        "div",
+        { class: "screen-head" },
+        el("h2", { dataset: { i18n: `${key}.title` } }),
+        el("p", { dataset: { i18n: `${key}.hint` } }),
+      ),
+      el("div", { class: "choices-wrap" }, el("div", { class: "choices", id: `${key}-choices` })),
+    );
+  }
+}
+
 function pickState(booth, { screen, list, next, choices, key }) {
   const container = $(list);
   return {

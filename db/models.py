@@ -56,10 +56,12 @@ class JobStatus(enum.StrEnum):
 
 
 class Lane(enum.StrEnum):
-    """A job's lane (the ``mode`` column): the instant picture, or the high-quality painting."""
+    """A job's lane (the ``mode`` column): the instant picture, the high-quality painting, or
+    the painting at print resolution (an order's; it gives way to the other two)."""
 
     FAST = "fast"
     HQ = "hq"
+    PRINT = "print"
 
 
 class ResultKind(enum.StrEnum):
@@ -71,6 +73,20 @@ class ResultKind(enum.StrEnum):
     MASTER = "master"  # the HQ painting, lossless (PNG): print exports start from it
     COMPOSITE = "composite"  # the guest on their scene (PNG): the HQ render paints it
     ALPHA = "alpha"  # the people mask of the composite (PNG): print cut lines follow it
+    PRINT = "print"  # the painting continued to print resolution (PNG): exports start from it
+
+
+class OrderStatus(enum.StrEnum):
+    """An order's life: received -> painting (at print size) -> files_ready -> printed ->
+    collected; or failed (with the reason), from which a retry starts it again. The last two
+    are set by the operator. Every change is an ``OrderEvent``."""
+
+    received = "received"
+    painting = "painting"
+    files_ready = "files_ready"
+    printed = "printed"
+    collected = "collected"
+    failed = "failed"
 
 
 def _stored_values(enum_type: type[enum.Enum]) -> list[str]:
@@ -100,6 +116,9 @@ class Capture(Base):
 
     jobs: Mapped[list[Job]] = relationship(back_populates="capture", cascade="all, delete-orphan")
     results: Mapped[list[Result]] = relationship(
+        back_populates="capture", cascade="all, delete-orphan"
+    )
+    orders: Mapped[list[Order]] = relationship(
         back_populates="capture", cascade="all, delete-orphan"
     )
 
@@ -190,6 +209,62 @@ class Export(Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     files: Mapped[dict[str, Any]] = mapped_column(default=dict)  # role -> {path, sha256}
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    """A guest's order of one product: what the print desk fulfils.
+
+    ``number`` is what people say and write (``A-042``: the event's prefix and a sequence
+    that never repeats, ``OrderSequence``). The print job (``job_id``, lane ``PRINT``)
+    paints the capture at print size and makes the files (``export_id``)."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    capture_id: Mapped[str] = mapped_column(
+        ForeignKey("captures.id", ondelete="CASCADE"), index=True
+    )
+    product: Mapped[str] = mapped_column(String(16))  # tee | sticker | mug
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # normalised (export.specs)
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[OrderStatus] = mapped_column(
+        _enum_column(OrderStatus), default=OrderStatus.received, index=True
+    )
+    error: Mapped[str | None] = mapped_column(Text)  # why it failed, for people
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    export_id: Mapped[str | None] = mapped_column(ForeignKey("exports.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    capture: Mapped[Capture] = relationship(back_populates="orders")
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.id"
+    )
+
+
+class OrderEvent(Base):
+    """One status change of an order, with the database's time (the order's history)."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(_enum_column(OrderStatus))
+    note: Mapped[str | None] = mapped_column(Text)  # a failure's reason, who reprinted…
+    at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+    order: Mapped[Order] = relationship(back_populates="events")
+
+
+class OrderSequence(Base):
+    """The last order number given for a prefix: numbers are never given twice, not even
+    after a purge deleted the orders that had them (a slip on the desk stays unambiguous)."""
+
+    __tablename__ = "order_sequences"
+
+    prefix: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class EventSetting(Base):

@@ -121,7 +121,8 @@ async def test_health_counts_the_queue_and_says_when_no_worker_runs(client, boot
     body = await (await client.get("/healthz")).json()
     assert body["status"] == "degraded" and body["workers"] == []
     assert any("no render worker" in problem for problem in body["problems"])
-    assert body["queue"] == {"fast": {"queued": 0, "running": 0}, "hq": {"queued": 0, "running": 0}}
+    idle = {"queued": 0, "running": 0}
+    assert body["queue"] == {"fast": idle, "hq": idle, "print": idle}
     await upload(client)
     await upload(client)
     body = await (await client.get("/healthz")).json()

@@ -1,23 +1,41 @@
 """Product specifications and the options each product takes.
 
-All print geometry lives here, in inches; files are written at ``DPI``. A product's options
-are normalised once (``normalize_options``) so that equal requests give equal export keys.
+All print geometry lives here, in inches. Stickers and mugs are written at ``DPI``; a tee's
+PNG keeps the art's own resolution (at most ``DPI``). Art below ``MIN_DPI`` at print size is
+refused by the preflight, and ``print_pixels`` says how many art pixels a product needs. A
+product's options are normalised once (``normalize_options``) so that equal requests give
+equal export keys.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from render.errors import StyleBoothError
 
-DPI = 300  # every print file is written at this resolution
-MIN_DPI = 150  # the preflight refuses anything coarser
+DPI = 300  # stickers and mugs are written at this resolution; a tee at most at it
+MIN_DPI = 150  # the preflight refuses art coarser than this at print size
+TEE_DPI = 150  # the art a tee asks for by default (the ``tee_dpi`` setting; 300 on a GPU)
 BLEED_IN = 1 / 16  # sticker and mug PDFs: art extended this far beyond the trim
 PRODUCTS = ("tee", "sticker", "mug")
 
-TEE_SIZE_IN = (12.0, 16.0)  # DTG front print area, portrait
+TEE_SIZE_IN = (12.0, 16.0)  # DTG front print area, portrait, of an adult M to 3XL
+# Print area per shirt size. Print shops keep one platen for M to 3XL and a smaller design on
+# the small cuts (a 12 in wide print covers an XS from seam to seam); 3:4 throughout, so a
+# design looks the same on every size.
+TEE_SIZES = {
+    "XS": (9.0, 12.0),
+    "S": (10.5, 14.0),
+    "M": TEE_SIZE_IN,
+    "L": TEE_SIZE_IN,
+    "XL": TEE_SIZE_IN,
+    "2XL": TEE_SIZE_IN,
+    "3XL": TEE_SIZE_IN,
+}
+TEE_COLOURS = ("white", "black")  # the shirt
 TEE_LAYOUTS = ("full", "people")  # the whole rectangle, or the people on a transparent ground
 TEE_PROOF_DPI = 150  # the proof PDF shows the design at this resolution
 TEE_PROOF_MARGIN_IN = 0.5
@@ -36,7 +54,7 @@ MUG_HANDLE_SAFE_IN = 0.5  # kept blank at both ends of the wrap, where the handl
 MUG_SIDES_GAP_IN = 0.25  # between the two pictures of the "sides" layout
 
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "tee": {"layout": "full"},
+    "tee": {"size": "M", "colour": "white", "layout": "full"},
     "sticker": {"size": 3},
     "mug": {"size": "11oz", "layout": "centred"},
 }
@@ -49,14 +67,17 @@ class ExportError(StyleBoothError, code="bad_options"):
 
 @dataclass(frozen=True)
 class PrintSize:
-    """A physical print area and its pixel size at ``DPI``."""
+    """A physical print area and its pixel size at ``DPI`` (or at ``at(dpi)``)."""
 
     width_in: float
     height_in: float
 
     @property
     def pixels(self) -> tuple[int, int]:
-        return round(self.width_in * DPI), round(self.height_in * DPI)
+        return self.at(DPI)
+
+    def at(self, dpi: float) -> tuple[int, int]:
+        return round(self.width_in * dpi), round(self.height_in * dpi)
 
     @property
     def points(self) -> tuple[float, float]:
@@ -69,6 +90,13 @@ def _choice(product: str, name: str, value: Any, allowed: tuple[str, ...]) -> st
         text = "centred"
     if text not in allowed:
         raise ExportError(f"{product} {name} must be one of {', '.join(allowed)}; got {value!r}")
+    return text
+
+
+def _tee_size(value: Any) -> str:
+    text = str(value).strip().upper().replace("XXXL", "3XL").replace("XXL", "2XL")
+    if text not in TEE_SIZES:
+        raise ExportError(f"tee size must be one of {', '.join(TEE_SIZES)}; got {value!r}")
     return text
 
 
@@ -100,7 +128,11 @@ def normalize_options(product: str, options: dict[str, Any] | None) -> dict[str,
         raise ExportError(f"{product} has no option {', '.join(unknown)} (it takes {known})")
     merged = {**DEFAULTS[product], **given}
     if product == "tee":
-        return {"layout": _choice("tee", "layout", merged["layout"], TEE_LAYOUTS)}
+        return {
+            "size": _tee_size(merged["size"]),
+            "colour": _choice("tee", "colour", merged["colour"], TEE_COLOURS),
+            "layout": _choice("tee", "layout", merged["layout"], TEE_LAYOUTS),
+        }
     if product == "sticker":
         return {"size": _sticker_size(merged["size"])}
     return {
@@ -109,12 +141,82 @@ def normalize_options(product: str, options: dict[str, Any] | None) -> dict[str,
     }
 
 
-def tee_size() -> PrintSize:
-    return PrintSize(*TEE_SIZE_IN)
+def tee_size(size: str = "M") -> PrintSize:
+    return PrintSize(*TEE_SIZES[size])
 
 
 def mug_size(size: str) -> PrintSize:
     return PrintSize(*MUG_SIZES[size])
+
+
+def art_area_in(product: str, options: dict[str, Any], aspect: float) -> tuple[float, float] | None:
+    """The print size (w, h inches) the art's frame covers, for art of ``aspect`` (w/h).
+
+    The tee and the mug's "centred" and "sides" show the whole frame as large as it fits; a
+    sticker shows the people cropped, so its frame's size depends on them (None here: the
+    sticker's longest side is taken as the frame's, the least it can be). The mug's "wrap"
+    covers the wrap between the handle zones, cropping the frame.
+    """
+    if product == "tee":
+        area = tee_size(options["size"])
+        return _contain(aspect, area.width_in, area.height_in)
+    if product == "sticker":
+        side = float(options["size"])
+        return (side, side / aspect) if aspect >= 1 else (side * aspect, side)
+    width_in, height_in = MUG_SIZES[options["size"]]
+    usable = width_in - 2 * MUG_HANDLE_SAFE_IN
+    if options["layout"] == "sides":
+        usable = (usable - MUG_SIDES_GAP_IN) / 2
+    if options["layout"] == "wrap":  # cover: the frame overhangs the wrap on one axis
+        scale = max(usable / aspect, height_in)
+        return scale * aspect, scale
+    return _contain(aspect, usable, height_in)
+
+
+def _contain(aspect: float, width_in: float, height_in: float) -> tuple[float, float]:
+    if aspect >= width_in / height_in:
+        return width_in, width_in / aspect
+    return height_in * aspect, height_in
+
+
+def print_pixels(
+    product: str,
+    options: dict[str, Any] | None,
+    aspect: float,
+    scale: float = 1.0,
+    *,
+    dpi: float = TEE_DPI,
+    people_box: tuple[float, float, float, float] | None = None,
+) -> tuple[int, int]:
+    """The art pixels (w, h) ``product`` needs at its print DPI, for art of ``aspect`` (w/h).
+
+    The DPI is ``dpi`` for a tee (the ``tee_dpi`` setting) and ``DPI`` (300) for stickers and
+    mugs; ``scale`` (a test's ``print_scale_percent / 100``) shrinks the answer, as the
+    preflight's ``scale`` lowers its floor. A tee's "people" layout and a sticker print a crop
+    around the people, larger on the product than the frame would be: given the people's box
+    as fractions of the frame (x0, y0, x1, y1), the answer is large enough for that crop.
+    """
+    if aspect <= 0 or not math.isfinite(aspect) or scale <= 0:
+        raise ExportError(f"an art aspect and scale must be positive; got {aspect}, {scale}")
+    opts = normalize_options(product, options)
+    target_dpi = dpi if product == "tee" else DPI
+    width_in, height_in = art_area_in(product, opts, aspect)  # type: ignore[misc]
+    crops = product == "sticker" or (product == "tee" and opts["layout"] == "people")
+    if crops and people_box is not None:
+        x0, y0, x1, y1 = people_box
+        pad = TEE_PEOPLE_MARGIN * max(x1 - x0, (y1 - y0) / aspect) if product == "tee" else 0.0
+        crop_w, crop_h = min(1.0, x1 - x0 + 2 * pad), min(1.0, y1 - y0 + 2 * pad * aspect)
+        shown = art_area_in(product, opts, aspect * crop_w / crop_h)
+        width_in, height_in = shown[0] / crop_w, shown[1] / crop_h  # type: ignore[index]
+    return (
+        math.ceil(width_in * target_dpi * scale - 1e-6),
+        math.ceil(height_in * target_dpi * scale - 1e-6),
+    )
+
+
+def effective_dpi(art_pixels: tuple[int, int], area_in: tuple[float, float]) -> float:
+    """Art pixels per inch where the art is printed over ``area_in`` (the coarser axis)."""
+    return min(art_pixels[0] / area_in[0], art_pixels[1] / area_in[1])
 
 
 def product_tag(product: str, options: dict[str, Any], **facts: Any) -> str:

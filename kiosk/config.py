@@ -112,6 +112,17 @@ class Settings:
         "how long a guest's request waits for a database another process holds locked "
         "before it is answered 503 with Retry-After (SQLite's busy timeout)",
     )
+    tee_dpi: int = setting(
+        150,
+        "resolution a T-shirt's art is painted at for an order, at print size (12×16 in): "
+        "150 is the print shops' minimum, 300 their recommendation (for a GPU kiosk); "
+        "stickers and mugs are always 300",
+    )
+    print_scale_percent: int = setting(
+        100,
+        "every print size (and the preflight's DPI floor with it) at this percentage: "
+        "for tests and trials only (e.g. `10`); a booth that sells prints keeps `100`",
+    )
     hq_options: dict[str, Any] = setting(
         {},
         "style engine options for every HQ job (`steps = 60`, `style_weight = 10`, …: "

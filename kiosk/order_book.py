@@ -9,6 +9,11 @@ number: SQLite serialises the writes, PostgreSQL locks the row; the unique index
 
 Each status change is an ``OrderEvent`` row with the database's time, written by
 ``transition`` and nowhere else.
+
+An open order (received or painting) always names a print job that is queued or running
+(``kiosk.queue.manager.print_job``): the guest's ``place``, the desk's ``retry_order`` and
+the worker's ``sweep_stranded`` (an order whose job ended without it) keep it so. The job is
+sized from the capture's own stored print settings, so neither needs the server's settings.
 """
 
 from __future__ import annotations
@@ -19,14 +24,27 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
-from db.models import Order, OrderEvent, OrderSequence, OrderStatus
+from db.models import (
+    Export,
+    Job,
+    JobStatus,
+    Order,
+    OrderEvent,
+    OrderSequence,
+    OrderStatus,
+    ResultKind,
+)
+from kiosk.queue import manager
+from kiosk.queue.jobs import ACTIVE, print_size
 from render.errors import StyleBoothError
 
 DEFAULT_PREFIX = "A"
 PREFIX = re.compile(r"^[A-Z]{1,3}$")  # what the operator may choose: one to three letters
 NUMBER_DIGITS = 3  # A-001 … A-999, then A-1000: never truncated
+MAX_QUANTITY = 10  # more than this of one design is a call to the staff, not a tap
+OPEN = (OrderStatus.received, OrderStatus.painting)  # waiting for their print files
 
 # What a person reads for each status (the booth, the phone page, the print desk).
 STATUS_TEXT = {
@@ -50,6 +68,15 @@ ALLOWED = {
 
 class OrderConflict(StyleBoothError, code="conflict"):
     """A status change the order's current status does not allow (answered 409)."""
+
+
+class OrderRefused(StyleBoothError, code="bad_order"):
+    """An order that cannot be taken as asked (a quantity out of range); the message says
+    what to send instead (answered 400)."""
+
+
+class NotPainted(StyleBoothError, code="conflict"):
+    """An order for a capture whose painting is not finished yet (answered 409)."""
 
 
 def format_number(prefix: str, sequence: int) -> str:
@@ -163,3 +190,184 @@ def order_json(order: Order) -> dict[str, Any]:
             for event in order.events
         ],
     }
+
+
+# --- the guest's side -------------------------------------------------------------------------
+
+
+def place(
+    session: Session,
+    *,
+    capture_id: str,
+    product: str,
+    options: dict[str, Any],
+    quantity: int,
+    prefix: str = DEFAULT_PREFIX,
+) -> Order | None:
+    """Take a guest's order (``options`` normalised by the caller) and give it a print job;
+    None for an unknown capture, ``NotPainted`` before its HQ painting is done."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise OrderRefused(f"quantity must be a whole number from 1 to {MAX_QUANTITY}")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise OrderRefused(f"quantity must be from 1 to {MAX_QUANTITY}, not {quantity}")
+    if manager.capture_options(session, capture_id) is None:
+        return None
+    if manager.result_size(session, capture_id, ResultKind.MASTER) is None:
+        raise NotPainted("the painting is not finished yet; order when it is")
+    # The number first: its UPDATE takes the write lock, so what is read next stays true.
+    order = create_order(session, capture_id=capture_id, product=product, options=options,
+                         quantity=quantity, prefix=prefix)  # fmt: skip
+    attach_print_job(session, order)
+    return order
+
+
+def needed_size(session: Session, order: Order) -> tuple[int, int]:
+    """The print master's pixel size this order's product needs, in the painting's aspect."""
+    options = manager.capture_options(session, order.capture_id)
+    painted = manager.result_size(session, order.capture_id, ResultKind.MASTER)
+    if options is None or painted is None:
+        raise NotPainted(f"order {order.number}: its painting is gone; it cannot be made")
+    return print_size(options, order.product, dict(order.options), painted[0] / painted[1])
+
+
+def attach_print_job(session: Session, order: Order) -> Job:
+    """Give an open order a queued print job big enough for it (joined or new)."""
+    options = manager.capture_options(session, order.capture_id)
+    assert options is not None  # needed_size checked it
+    size = needed_size(session, order)
+    job = manager.print_job(session, order.capture_id, options.for_print(size))
+    order.job_id = job.id
+    session.flush()
+    return job
+
+
+def detail(session: Session, order: Order) -> dict[str, Any]:
+    """``order_json`` and what a guest watches: ``progress`` (0..1: its print job's while it
+    paints, 1 once the files are ready) and ``file_roles`` (the export's files, once ready)."""
+    status = OrderStatus(order.status)
+    progress = 0.0
+    if status == OrderStatus.painting and order.job_id is not None:
+        progress = manager.job_progress(session, order.job_id) or 0.0
+    elif status in (OrderStatus.files_ready, OrderStatus.printed, OrderStatus.collected):
+        progress = 1.0
+    roles: list[str] = []
+    if order.export_id is not None and progress == 1.0:
+        export = session.get(Export, order.export_id)
+        roles = sorted(export.files) if export is not None else []
+    return {**order_json(order), "progress": round(progress, 4), "file_roles": roles}
+
+
+def capture_orders(session: Session, capture_id: str) -> list[dict[str, Any]] | None:
+    """A capture's orders, oldest first, each as ``detail``; None for an unknown capture."""
+    if manager.capture_options(session, capture_id) is None:
+        return None
+    orders = session.scalars(
+        select(Order)
+        .where(Order.capture_id == capture_id)
+        .options(selectinload(Order.events))
+        .order_by(Order.created_at, Order.number)
+    )
+    return [detail(session, order) for order in orders]
+
+
+# --- the print desk's side --------------------------------------------------------------------
+
+
+def mark(
+    session: Session, number: str, status: OrderStatus, note: str | None = None
+) -> Order | None:
+    """The desk's change of an order's status (printed, collected, a reprint), by its
+    number; None for an unknown number, ``OrderConflict`` for a change that makes no sense."""
+    order = by_number(session, number)
+    if order is None:
+        return None
+    transition(session, order, status, note=note)
+    if status == OrderStatus.received:  # made again from the start: it needs a print job
+        order.export_id = None
+        attach_print_job(session, order)
+    return order
+
+
+def retry_order(session: Session, number: str, note: str | None = None) -> Order | None:
+    """A failed order back to received, with a print job to make it; None for an unknown
+    number, ``OrderConflict`` when it has not failed."""
+    order = by_number(session, number)
+    if order is None:
+        return None
+    if OrderStatus(order.status) != OrderStatus.failed:
+        raise OrderConflict(
+            f"order {order.number} has not failed ({STATUS_TEXT[order.status].lower()}): "
+            "there is nothing to retry"
+        )
+    return mark(session, number, OrderStatus.received, note or "retried")
+
+
+# --- the worker's side ------------------------------------------------------------------------
+
+
+def open_orders(session: Session, job_id: str) -> list[Order]:
+    """The open orders a print job makes files for, oldest first."""
+    return list(
+        session.scalars(
+            select(Order)
+            .where(Order.job_id == job_id, Order.status.in_(OPEN))
+            .order_by(Order.created_at, Order.number)
+        )
+    )
+
+
+def start_painting(session: Session, job_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """A print job starts: its received orders are painting now. Its open orders as
+    (id, product, options), for the files it makes once the print master is there."""
+    found = []
+    for order in open_orders(session, job_id):
+        if order.status == OrderStatus.received:
+            transition(session, order, OrderStatus.painting)
+        found.append((order.id, order.product, dict(order.options)))
+    return found
+
+
+def files_made(session: Session, order_id: str, export_id: str) -> bool:
+    """An order's print files are made; False when the order moved on meanwhile (the desk
+    failed or retried it), and it is left as it is."""
+    order = session.get(Order, order_id)
+    if order is None or order.status not in OPEN:
+        return False
+    order.export_id = export_id
+    transition(session, order, OrderStatus.files_ready)
+    return True
+
+
+def fail(session: Session, order_id: str, reason: str) -> bool:
+    """An open order could not be made: failed, with the reason in words."""
+    order = session.get(Order, order_id)
+    if order is None or order.status not in OPEN:
+        return False
+    transition(session, order, OrderStatus.failed, error=reason)
+    return True
+
+
+def sweep_stranded(session: Session) -> list[str]:
+    """Open orders whose print job ended without them (failed after repeated worker deaths,
+    cancelled by the operator, or gone): failed with the job's reason, or given a new job
+    when the job finished. The worker's recovery runs it; the numbers it touched."""
+    stranded = session.execute(
+        select(Order, Job.status, Job.error)
+        .outerjoin(Job, Job.id == Order.job_id)
+        .where(Order.status.in_(OPEN))
+    ).all()
+    touched = []
+    for order, job_status, job_error in stranded:
+        if job_status in ACTIVE:
+            continue
+        reason = job_error or "its print job was stopped before the files were made"
+        if job_status == JobStatus.done:
+            try:
+                attach_print_job(session, order)
+                touched.append(order.number)
+                continue
+            except NotPainted as exc:
+                reason = str(exc)
+        transition(session, order, OrderStatus.failed, error=reason)
+        touched.append(order.number)
+    return touched

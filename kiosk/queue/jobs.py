@@ -2,31 +2,45 @@
 
 Each capture gets two jobs: a ``FAST`` one (cut-out, compose, the instant painting) and an
 ``HQ`` one (the high-quality painting of the same composite). The guest API's job id is the
-HQ job's id.
+HQ job's id. An order (or the event setting ``print_masters_for_all``) adds a ``PRINT`` job:
+the painting continued to print size, then the orders' files.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from db.models import JobStatus, Lane
 from kiosk.config import Settings
+from render.errors import StyleBoothError
 
 ACTIVE = (JobStatus.queued, JobStatus.running)
 FINISHED = (JobStatus.done, JobStatus.failed, JobStatus.cancelled)
 MAX_ATTEMPTS = 3  # a job that kills its worker this often is failed, not retried forever
 
 
+class JobOptionsError(StyleBoothError, code="bad_job_options"):
+    """A job's stored options cannot be read (a hand-edited or damaged row)."""
+
+
 @dataclass(frozen=True)
 class JobOptions:
-    """What a new job stores, so a restarted worker renders it exactly the same way."""
+    """What a new job stores, so a restarted worker renders it exactly the same way.
+
+    Every job of a capture stores the print settings in effect when the guest posed
+    (``tee_dpi``, ``print_scale``): an order placed later, or retried a day later, is sized
+    from them, so the size never depends on which process happens to compute it. A print
+    job also stores the pixel size it paints (``print_size``)."""
 
     fast_size: int = 640
     hq_size: int = 512
     budget_s: float | None = None
     hq: dict[str, Any] = field(default_factory=dict)  # GatysOptions overrides
+    tee_dpi: int = 150
+    print_scale: float = 1.0  # print_scale_percent / 100: tests shrink every print size
+    print_size: tuple[int, int] | None = None  # (w, h) a print job paints; None: no print job
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobOptions:
@@ -35,16 +49,44 @@ class JobOptions:
             hq_size=settings.hq_size,
             budget_s=settings.hq_budget_s,
             hq=dict(settings.hq_options),
+            tee_dpi=settings.tee_dpi,
+            print_scale=settings.print_scale_percent / 100,
         )
 
     @classmethod
     def from_json(cls, stored: dict[str, Any]) -> JobOptions:
-        """The stored column; keys it lacks (an older row) take the defaults."""
-        known = {key: stored[key] for key in ("fast_size", "hq_size", "budget_s") if key in stored}
-        return cls(**known, hq=dict(stored.get("hq") or {}))
+        """The stored column, checked again; keys it lacks (an older row) take the defaults."""
+        known = {
+            key: stored[key]
+            for key in ("fast_size", "hq_size", "budget_s", "tee_dpi", "print_scale")
+            if stored.get(key) is not None
+        }
+        for key, value in known.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise JobOptionsError(
+                    f"the job's option {key} must be a positive number: {value!r}"
+                )
+        return cls(**known, hq=dict(stored.get("hq") or {}), print_size=_size(stored))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def for_print(self, size: tuple[int, int]) -> JobOptions:
+        """These options for a print job that paints ``size``."""
+        return replace(self, print_size=size)
+
+
+def _size(stored: dict[str, Any]) -> tuple[int, int] | None:
+    raw = stored.get("print_size")
+    if raw is None:
+        return None
+    if (
+        isinstance(raw, list | tuple)
+        and len(raw) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in raw)
+    ):
+        return int(raw[0]), int(raw[1])
+    raise JobOptionsError(f"the job's print_size must be two positive whole numbers: {raw!r}")
 
 
 def job_options(settings: Settings) -> dict[str, Any]:
@@ -95,3 +137,26 @@ class JobState:
     versions: dict[str, str]  # result kind -> its sha256 (an image URL's cache buster)
     last_activity: datetime | None  # when anything last happened to the job pair
     now: datetime  # the database's clock, read with the rest
+
+
+def print_size(
+    options: JobOptions, product: str, product_options: dict[str, Any], aspect: float
+) -> tuple[int, int]:
+    """The art pixels (w, h) at ``aspect`` (w / h) that cover ``product``'s print area at its
+    print DPI, scaled by ``options.print_scale``.
+
+    A local stand-in for ``export.specs.print_pixels`` until it lands: the print area in
+    inches (tee 12×16 at ``tee_dpi``; sticker and mug at 300 DPI), covered by the painting's
+    aspect the way the export crops it."""
+    from export import specs
+
+    if product == "tee":
+        area_in, dpi = specs.TEE_SIZE_IN, options.tee_dpi
+    elif product == "sticker":
+        side = float(product_options["size"]) + 2 * specs.BLEED_IN
+        area_in, dpi = (side, side), specs.DPI
+    else:
+        area_in, dpi = specs.MUG_SIZES[product_options["size"]], specs.DPI
+    width, height = (inches * dpi * options.print_scale for inches in area_in)
+    width = max(width, height * aspect)
+    return round(width), round(width / aspect)

@@ -596,3 +596,75 @@ def cancel(session: Session, job_id: str) -> Job | None:
         job.finished_at = utcnow()
         job.error = "cancelled by the operator"
     return job
+
+
+# --- print jobs ---------------------------------------------------------------------------------
+
+
+def capture_options(session: Session, capture_id: str) -> JobOptions | None:
+    """The options the capture's HQ job was made with (its print settings size its orders);
+    None when the capture has no HQ job."""
+    stored = session.scalar(
+        select(Job.options)
+        .where(Job.capture_id == capture_id, Job.mode == Lane.HQ)
+        .order_by(Job.created_at)
+        .limit(1)
+    )
+    return None if stored is None else JobOptions.from_json(stored)
+
+
+def result_size(session: Session, capture_id: str, kind: ResultKind) -> tuple[int, int] | None:
+    """The pixel size of the capture's image of ``kind``, or None when it has none."""
+    row = session.execute(
+        select(Result.width, Result.height).where(
+            Result.capture_id == capture_id, Result.kind == kind
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def print_job(session: Session, capture_id: str, options: JobOptions) -> Job:
+    """The capture's print job that will paint at least ``options.print_size``: its queued
+    one (the size raised when this needs more), else a new one.
+
+    A running print job is never joined: it has already taken its orders, and one more
+    would wait for a job that ends without it. The join is a compare-and-set, so a worker
+    claiming the job at the same moment makes this queue a new one instead."""
+    assert options.print_size is not None
+    queued = session.scalars(
+        select(Job)
+        .where(Job.capture_id == capture_id, Job.mode == Lane.PRINT, Job.status == JobStatus.queued)
+        .order_by(Job.created_at)
+    )
+    for job in queued:
+        have = JobOptions.from_json(job.options).print_size or (0, 0)
+        wanted = options.for_print(max(have, options.print_size, key=_area))
+        joined = _changed(
+            session,
+            update(Job)
+            .where(Job.id == job.id, Job.status == JobStatus.queued)
+            .values(options=wanted.to_json()),
+        )
+        if joined == 1:
+            session.refresh(job)
+            return job
+    job = Job(capture_id=capture_id, mode=Lane.PRINT, options=options.to_json())
+    session.add(job)
+    session.flush()
+    return job
+
+
+def _area(size: tuple[int, int]) -> int:
+    return size[0] * size[1]
+
+
+def hq_waiting(session: Session) -> bool:
+    """Whether an HQ painting is queued or running: a print render gives the device up."""
+    return (
+        session.scalar(select(exists().where(Job.mode == Lane.HQ, Job.status.in_(ACTIVE)))) is True
+    )
+
+
+def job_progress(session: Session, job_id: str) -> float | None:
+    """A job's progress (0..1), or None for an unknown id."""
+    return session.scalar(select(Job.progress).where(Job.id == job_id))

@@ -1,0 +1,196 @@
+"""Orders in a real SQLite file: numbers that never repeat (threads ordering at once), the
+status lifecycle with its stored times, refusals in words, the print job an order shares,
+the desk's retry, and orders stranded by a job that ended without them."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select, update
+
+from db.models import Export, Job, JobStatus, Lane, Order, OrderEvent, OrderStatus, Result, new_id
+from export.specs import ExportError, normalize_options
+from kiosk import order_book
+from kiosk.order_book import NotPainted, OrderConflict, OrderRefused
+from kiosk.queue import manager
+from kiosk.queue.jobs import JobOptions, job_options, print_size
+
+
+@pytest.fixture
+def db(sessions):
+    return functools.partial(manager.in_session, sessions)
+
+
+def painted_capture(db, settings, size: tuple[int, int] | None = (300, 400)) -> str:
+    """A capture with its jobs and, unless ``size`` is None, a finished HQ master."""
+    capture_id = new_id()
+    db(functools.partial(manager.create_capture, capture_id=capture_id, source="upload",
+                         photo_path="captures/x/photo.jpg", size=(640, 480), style="starry_night",
+                         scene=None, options=job_options(settings)))  # fmt: skip
+    if size is not None:
+        db(lambda s: s.add(Result(capture_id=capture_id, kind="master", path="m.png",
+                                  width=size[0], height=size[1], sha256="0" * 64)))  # fmt: skip
+    return capture_id
+
+
+def place(db, capture_id: str, product: str = "sticker", quantity: int = 1, **options):
+    def run(session):
+        options_ = normalize_options(product, options)
+        order = order_book.place(
+            session, capture_id=capture_id, product=product, options=options_, quantity=quantity
+        )
+        return None if order is None else order_book.detail(session, order)
+
+    return db(run)
+
+
+def print_jobs(sessions, capture_id: str) -> list[Job]:
+    with sessions.begin() as session:
+        jobs = session.scalars(
+            select(Job).where(Job.capture_id == capture_id, Job.mode == Lane.PRINT)
+        ).all()
+        session.expunge_all()
+        return list(jobs)
+
+
+def test_numbers_never_repeat_when_guests_order_at_once(db, sessions, settings) -> None:
+    capture_id = painted_capture(db, settings)
+    numbers: list[str] = []
+    lock = threading.Lock()
+
+    def guest() -> None:
+        for _ in range(5):
+            order = place(db, capture_id)
+            with lock:
+                numbers.append(order["number"])
+
+    threads = [threading.Thread(target=guest) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(numbers) == 30 and len(set(numbers)) == 30
+    assert sorted(numbers) == [f"A-{n:03d}" for n in range(1, 31)]
+    # Orders of one capture share its one queued print job.
+    assert len(print_jobs(sessions, capture_id)) == 1
+
+
+def test_a_purge_never_gives_a_number_twice(db, settings) -> None:
+    first = place(db, painted_capture(db, settings))["number"]
+    db(lambda s: s.execute(Order.__table__.delete()))
+    assert place(db, painted_capture(db, settings))["number"] != first
+    assert db(order_book.next_number, "B") == "B-001"
+    with pytest.raises(Exception, match="one to three capital letters"):
+        db(order_book.next_number, "b1")
+
+
+def test_the_lifecycle_is_stored_with_the_databases_times(db, sessions, settings) -> None:
+    order = place(db, painted_capture(db, settings), "tee", size="L", colour="black")
+    assert order["status"] == "received" and order["status_text"] == "Order received"
+    assert order["progress"] == 0.0 and order["file_roles"] == []
+    job_id = order["job_id"]
+    assert db(order_book.start_painting, job_id) == [(order["id"], "tee", order["options"])]
+    export = new_id()
+    db(lambda s: s.execute(Export.__table__.insert().values(
+        id=export, key="k", source_sha256="0", product="tee", options={},
+        files={"png": {"path": "a.png"}, "pdf": {"path": "a.pdf"}})))  # fmt: skip
+    assert db(order_book.files_made, order["id"], export)
+    number = order["number"]
+    db(order_book.mark, number, OrderStatus.printed, "by Sam")
+    done = db(lambda s: order_book.detail(s, order_book.mark(s, number, OrderStatus.collected)))
+    assert [e["status"] for e in done["events"]] == [
+        "received",
+        "painting",
+        "files_ready",
+        "printed",
+        "collected",
+    ]
+    assert done["events"][3]["note"] == "by Sam"
+    assert all(e["at"] is not None for e in done["events"])
+    assert done["progress"] == 1.0 and done["file_roles"] == ["pdf", "png"]
+    assert done["export_id"] == export
+    with sessions.begin() as session:
+        times = session.scalars(select(OrderEvent.at).order_by(OrderEvent.id)).all()
+    assert times == sorted(times)
+    # Collected, it cannot be made again nor collected twice; an unknown number is None.
+    with pytest.raises(OrderConflict, match="cannot be marked collected"):
+        db(order_book.mark, number, OrderStatus.collected)
+    assert db(order_book.mark, "Z-999", OrderStatus.printed) is None
+
+
+def test_bad_orders_are_refused_in_words(db, settings) -> None:
+    capture_id = painted_capture(db, settings)
+    with pytest.raises(ExportError, match="tee has no option finish"):
+        normalize_options("tee", {"finish": "gloss"})
+    with pytest.raises(ExportError, match="sticker size must be"):
+        normalize_options("sticker", {"size": 9})
+    for quantity, words in ((0, "from 1 to 10, not 0"), (11, "not 11"), ("2", "whole number")):
+        with pytest.raises(OrderRefused, match=words):
+            place(db, capture_id, quantity=quantity)
+    with pytest.raises(NotPainted, match="not finished yet"):
+        place(db, painted_capture(db, settings, size=None))
+    assert place(db, new_id()) is None  # unknown capture
+    assert db(order_book.capture_orders, new_id()) is None
+    assert db(order_book.capture_orders, capture_id) == []  # nothing was taken
+
+
+def test_the_print_job_is_sized_for_the_largest_order(db, sessions, settings) -> None:
+    settings = replace(settings, print_scale_percent=10)
+    capture_id = painted_capture(db, settings, size=(300, 400))
+    stored = JobOptions.from_settings(settings)
+    small = print_size(stored, "sticker", {"size": 2}, 0.75)
+    large = print_size(stored, "tee", {}, 0.75)
+    assert small[0] < large[0]
+    place(db, capture_id, "sticker", size=2)
+    [job] = print_jobs(sessions, capture_id)
+    assert JobOptions.from_json(job.options).print_size == small
+    place(db, capture_id, "tee")
+    [job] = print_jobs(sessions, capture_id)
+    assert JobOptions.from_json(job.options).print_size == large
+    assert large[0] / large[1] == pytest.approx(0.75, abs=0.01)
+    # Once a worker has it, a new order gets a job of its own (the running one took its
+    # orders already); the smaller order does not shrink it.
+    worker = new_id()
+    db(manager.register_worker, worker, host="h", pid=1, parent=None, device="cpu", info={})
+    assert db(manager.claim, Lane.PRINT, worker).id == job.id
+    later = place(db, capture_id, "sticker", size=2)
+    assert later["job_id"] != job.id and len(print_jobs(sessions, capture_id)) == 2
+
+
+def test_a_failed_order_is_retried_with_a_new_print_job(db, sessions, settings) -> None:
+    order = place(db, painted_capture(db, settings))
+    with pytest.raises(OrderConflict, match="has not failed"):
+        db(order_book.retry_order, order["number"])
+    assert db(order_book.fail, order["id"], "the printer ate it")
+    failed = db(lambda s: order_book.detail(s, order_book.by_number(s, order["number"])))
+    assert failed["status"] == "failed" and failed["error"] == "the printer ate it"
+    assert failed["status_text"] == "Could not be made"
+    db(lambda s: s.execute(update(Job).where(Job.id == order["job_id"]).values(status="failed")))
+    retried = db(lambda s: order_book.detail(s, order_book.retry_order(s, order["number"])))
+    assert retried["status"] == "received" and retried["error"] is None
+    assert retried["job_id"] not in (None, order["job_id"])
+    assert retried["events"][-1] == {**retried["events"][-1], "status": "received",
+                                      "note": "retried"}  # fmt: skip
+    assert db(order_book.retry_order, "A-404") is None
+
+
+def test_orders_stranded_by_their_job_are_failed_or_queued_again(db, sessions, settings) -> None:
+    capture_id = painted_capture(db, settings)
+    cancelled = place(db, capture_id)
+    stop = {"status": JobStatus.cancelled, "error": "cancelled by the operator"}
+    db(lambda s: s.execute(update(Job).where(Job.id == cancelled["job_id"]).values(**stop)))
+    finished = place(db, capture_id)  # a new job: the old one is no longer queued
+    db(lambda s: s.execute(update(Job).where(Job.id == finished["job_id"])
+                           .values(status=JobStatus.done)))  # fmt: skip
+    assert sorted(db(order_book.sweep_stranded)) == sorted(
+        [cancelled["number"], finished["number"]]
+    )
+    orders = {o["number"]: o for o in db(order_book.capture_orders, capture_id)}
+    assert orders[cancelled["number"]]["status"] == "failed"
+    assert orders[cancelled["number"]]["error"] == "cancelled by the operator"
+    requeued = orders[finished["number"]]
+    assert requeued["status"] == "received" and requeued["job_id"] != finished["job_id"]
+    assert db(order_book.sweep_stranded) == []  # the queued job holds it now

@@ -12,10 +12,19 @@ from sqlalchemy.orm import Session
 
 from db.models import EventSetting
 from kiosk.config import Settings
+from kiosk.order_book import DEFAULT_PREFIX, PREFIX
 from render.errors import StyleBoothError
 from render.styles import STYLES
 
-DEFAULT_KEYS = ("event_name", "idle_timeout_s", "countdown_s", "styles", "scenes")
+DEFAULT_KEYS = (
+    "event_name",
+    "idle_timeout_s",
+    "countdown_s",
+    "styles",
+    "scenes",
+    "print_masters_for_all",
+    "order_prefix",
+)
 
 
 class SettingError(StyleBoothError, code="bad_setting"):
@@ -29,6 +38,10 @@ def defaults(settings: Settings) -> dict[str, Any]:
         "countdown_s": settings.countdown_s,
         "styles": None,  # None: every preset; else the enabled names, in this order
         "scenes": None,
+        # Paint every capture at print size once its HQ painting is done, order or not (for
+        # events that sell afterwards); off: only an order starts a print render.
+        "print_masters_for_all": False,
+        "order_prefix": DEFAULT_PREFIX,  # order numbers, ...
     }
 
 
@@ -54,6 +67,14 @@ def validate(changes: dict[str, Any], scene_names: list[str]) -> dict[str, Any]:
             low, high = (10, 3600) if key == "idle_timeout_s" else (0, 10)
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise SettingError(f"{key}: a whole number from {low} to {high}")
+            checked[key] = value
+        elif key == "print_masters_for_all":
+            if not isinstance(value, bool):
+                raise SettingError(f"{key}: true or false")
+            checked[key] = value
+        elif key == "order_prefix":
+            if not isinstance(value, str) or not PREFIX.match(value):
+                raise SettingError(f"{key}: one to three capital letters, such as A or BTH")
             checked[key] = value
         elif key in {"styles", "scenes"}:
             known = list(STYLES) if key == "styles" else scene_names

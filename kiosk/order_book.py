@@ -18,6 +18,7 @@ sized from the capture's own stored print settings, so neither needs the server'
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,7 @@ from db.models import (
     OrderStatus,
     ResultKind,
 )
+from kiosk.config import Settings
 from kiosk.queue import manager
 from kiosk.queue.jobs import ACTIVE, print_size
 from render.errors import StyleBoothError
@@ -371,3 +373,27 @@ def sweep_stranded(session: Session) -> list[str]:
         transition(session, order, OrderStatus.failed, error=reason)
         touched.append(order.number)
     return touched
+
+
+def print_master_for_all(session: Session, capture_id: str, settings: Settings) -> Job | None:
+    """With the event setting ``print_masters_for_all`` on, a print job (no order) at the
+    largest size the booth's products need, for a capture whose HQ painting is done."""
+    from kiosk import event_settings
+    from kiosk.orders import PRODUCTS
+
+    if not event_settings.load(session, settings)["print_masters_for_all"]:
+        return None
+    options = manager.capture_options(session, capture_id)
+    painted = manager.result_size(session, capture_id, ResultKind.MASTER)
+    if options is None or painted is None:
+        return None
+    aspect = painted[0] / painted[1]
+    sizes = [
+        print_size(
+            options, product["name"], dict(zip(product["options"], choice, strict=True)), aspect
+        )
+        for product in PRODUCTS
+        for choice in itertools.product(*product["options"].values())
+    ]
+    largest = max(sizes, key=lambda size: size[0] * size[1])
+    return manager.print_job(session, capture_id, options.for_print(largest))

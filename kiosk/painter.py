@@ -1,13 +1,16 @@
-"""The worker's models, loaded once per process, and its three render calls.
+"""The worker's models, loaded once per process, and its four render calls.
 
 The worker prepares the guest's composite once (``prepare``: cut-out and compose), paints it
 fast at once (``fast``), keeps the composite, and later paints the same composite in high
-quality (``hq``). Each is one call into ``render``.
+quality (``hq``); an order continues that painting to print size (``print_master``). Each is
+one call into ``render``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -17,6 +20,9 @@ from render.pipeline import Prepared, prepare
 from render.progress import Progress
 from render.scenes import OWN, selectable_scenes
 from render.stylize import StyleEngine
+
+if TYPE_CHECKING:
+    from render.print_master import PrintOptions
 
 
 class Painter:
@@ -55,6 +61,26 @@ class Painter:
             progress=progress,
             cancel=cancel,
         )
+
+    def print_master(
+        self,
+        painting: Image.Image,
+        composite: Image.Image,
+        style: str,
+        size: tuple[int, int],
+        *,
+        options: PrintOptions | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel = None,
+        pause: Callable[[], None] | None = None,
+    ) -> Image.Image | None:
+        """``painting`` (the HQ painting or a smaller print master) painted on up to exactly
+        ``size``; ``pause()`` is where the render gives way to guests; None when cancelled."""
+        from render.print_master import PrintOptions, paint_print
+
+        return paint_print(self.engine, painting, composite, style, size,
+                           options=options or PrintOptions(), progress=progress, cancel=cancel,
+                           pause=pause)  # fmt: skip
 
     def warm_up(self, style: str) -> None:
         """Load every model now (VGG19, the fast networks, the cut-out), so the first guest

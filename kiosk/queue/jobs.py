@@ -8,6 +8,7 @@ the painting continued to print size, then the orders' files.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -106,6 +107,15 @@ class CaptureData:
 
 
 @dataclass(frozen=True)
+class StoredResult:
+    """One image of a capture as the database records it."""
+
+    id: str
+    path: str  # relative to the data directory
+    size: tuple[int, int]
+
+
+@dataclass(frozen=True)
 class ClaimedJob:
     """A job a worker holds: plain data, detached from any database session."""
 
@@ -140,23 +150,19 @@ class JobState:
 
 
 def print_size(
-    options: JobOptions, product: str, product_options: dict[str, Any], aspect: float
+    options: JobOptions,
+    product: str,
+    product_options: dict[str, Any],
+    aspect: float,
+    people_box: tuple[float, float, float, float] | None = None,
 ) -> tuple[int, int]:
-    """The art pixels (w, h) at ``aspect`` (w / h) that cover ``product``'s print area at its
-    print DPI, scaled by ``options.print_scale``.
+    """The print master's pixel size (w, h) at the painting's ``aspect`` (w / h) that covers
+    what ``product`` needs at its print DPI (``export.specs.print_pixels``) under the capture's
+    stored print settings. ``people_box`` (fractions of the frame) sizes the products that
+    print a crop around the people; without it, the least they can need."""
+    from export.specs import print_pixels
 
-    A local stand-in for ``export.specs.print_pixels`` until it lands: the print area in
-    inches (tee 12×16 at ``tee_dpi``; sticker and mug at 300 DPI), covered by the painting's
-    aspect the way the export crops it."""
-    from export import specs
-
-    if product == "tee":
-        area_in, dpi = specs.TEE_SIZE_IN, options.tee_dpi
-    elif product == "sticker":
-        side = float(product_options["size"]) + 2 * specs.BLEED_IN
-        area_in, dpi = (side, side), specs.DPI
-    else:
-        area_in, dpi = specs.MUG_SIZES[product_options["size"]], specs.DPI
-    width, height = (inches * dpi * options.print_scale for inches in area_in)
-    width = max(width, height * aspect)
-    return round(width), round(width / aspect)
+    width, height = print_pixels(product, product_options, aspect, options.print_scale,
+                                 dpi=options.tee_dpi, people_box=people_box)  # fmt: skip
+    covered = math.ceil(max(width, height * aspect) - 1e-6)
+    return covered, math.ceil(covered / aspect - 1e-6)

@@ -40,6 +40,7 @@ from kiosk.queue.jobs import (
     ClaimedJob,
     JobOptions,
     JobState,
+    StoredResult,
 )
 from render.errors import StyleBoothError
 
@@ -668,3 +669,18 @@ def hq_waiting(session: Session) -> bool:
 def job_progress(session: Session, job_id: str) -> float | None:
     """A job's progress (0..1), or None for an unknown id."""
     return session.scalar(select(Job.progress).where(Job.id == job_id))
+
+
+def stored_results(
+    session: Session, capture_id: str, kinds: tuple[ResultKind, ...]
+) -> dict[ResultKind, StoredResult]:
+    """The capture's images of these kinds (those that exist): id, path and pixel size."""
+    rows = session.execute(
+        select(Result.kind, Result.id, Result.path, Result.width, Result.height).where(
+            Result.capture_id == capture_id, Result.kind.in_(kinds)
+        )
+    )
+    return {
+        ResultKind(kind): StoredResult(id_, path, (width, height))
+        for kind, id_, path, width, height in rows
+    }

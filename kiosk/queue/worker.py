@@ -1,11 +1,15 @@
 """The render worker: a separate process that claims jobs from the database and paints them.
 
 ``stylebooth serve`` starts one; ``stylebooth worker`` runs one alone against the same
-database URL. The models load once per process. Two lanes run as threads:
+database URL. The models load once per process. Three lanes run as threads:
 
 * the **fast lane** takes ``FAST`` jobs (``tasks.run_fast``);
 * the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``), one at a time per device (a file
-  lock in the data directory, so two workers on one machine never paint at once).
+  lock in the data directory, ``tasks.DeviceLock``, so two workers on one machine never
+  paint at once);
+* the **print lane** takes ``PRINT`` jobs (``tasks.run_print``) under the same device lock,
+  only while no HQ painting waits, and gives the lock back to one that comes meanwhile
+  (``JobContext.yield_to_guests``).
 
 The main thread beats the worker's row in the ``workers`` table every ``HEARTBEAT_S`` (the
 one liveness record: ``/healthz`` reads it, and a running job whose worker's row goes stale
@@ -26,7 +30,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import fcntl
 import functools
 import logging
 import os
@@ -35,16 +38,17 @@ import socket
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import JobStatus, Lane, new_id
+from kiosk import order_book
 from kiosk.cli import configure_logging
 from kiosk.config import Settings
 from kiosk.queue import manager, tasks
 from kiosk.queue.jobs import ClaimedJob
+from kiosk.queue.tasks import DeviceLock
 
 if TYPE_CHECKING:  # torch: loaded by ``run``, not by importing this module
     from kiosk.painter import Painter
@@ -53,6 +57,7 @@ log = logging.getLogger("stylebooth.worker")
 
 FAST_POLL_S = 0.05  # the first picture's latency budget is tight: poll often (cheap query)
 HQ_POLL_S = 0.25
+PRINT_POLL_S = 1.0  # print jobs wait minutes anyway: a cheaper poll
 HEARTBEAT_S = 2.0
 RECOVERY_S = 5.0
 FORGET_AFTER_S = 24 * 3600  # a dead worker's row (and an unread fatal error) is kept a day
@@ -61,7 +66,8 @@ LANE_BACKOFF_CAP_S = 30.0  # a lane that keeps failing (database gone, disk full
 ID_PREFIX = 8  # characters of a job or capture id that the log shows
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 EXIT_FATAL = 3  # the worker could not start or run; its error is in its row
-BODIES = {Lane.FAST: tasks.run_fast, Lane.HQ: tasks.run_hq}
+BODIES = {Lane.FAST: tasks.run_fast, Lane.HQ: tasks.run_hq, Lane.PRINT: tasks.run_print}
+POLLS = {Lane.FAST: FAST_POLL_S, Lane.HQ: HQ_POLL_S, Lane.PRINT: PRINT_POLL_S}
 
 
 def short(identifier: str | None) -> str:
@@ -120,25 +126,6 @@ def die_with_parent(parent_pid: int) -> bool:
     return os.getppid() == parent_pid
 
 
-class DeviceLock:
-    """One HQ render at a time per device, across every worker process on this machine."""
-
-    def __init__(self, data_dir: Path, device: str) -> None:
-        path = data_dir / "locks" / f"hq-{device}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a")
-
-    def try_acquire(self) -> bool:
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    def release(self) -> None:
-        fcntl.flock(self._file, fcntl.LOCK_UN)
-
-
 class Worker:
     def __init__(
         self,
@@ -165,7 +152,7 @@ class Worker:
         self.fast_turn = tasks.FastTurn()
         self.active: set[str] = set()  # ids of the jobs the lanes are working on
         self.painter: Painter | None = None
-        self.device_lock: DeviceLock | None = None  # set once the device is known
+        self.device_locks: dict[Lane, DeviceLock] = {}  # the HQ and print lanes', once known
 
     # --- the process ---------------------------------------------------------------------
 
@@ -181,7 +168,9 @@ class Worker:
         self.painter.warm_up(next(iter(STYLES)))
         self.device = str(self.painter.engine.device).replace(":", "")
         self.device_info = device_info(self.painter.engine.device)
-        self.device_lock = DeviceLock(self.settings.data_dir, self.device)
+        self.device_locks = {
+            lane: DeviceLock(self.settings.data_dir, self.device) for lane in (Lane.HQ, Lane.PRINT)
+        }
         self._register()
         self.ready.set()
         log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
@@ -239,6 +228,9 @@ class Worker:
         requeued = self.db(manager.requeue_stale, self.settings.stale_after_s)
         if requeued:
             log.info("requeued interrupted jobs: %s", ", ".join(map(short, requeued)))
+        stranded = self.db(order_book.sweep_stranded)
+        if stranded:
+            log.info("orders whose print job ended without them: %s", ", ".join(stranded))
         self.db(manager.prune_workers, FORGET_AFTER_S)
 
     def _lane(self, lane: Lane) -> None:
@@ -249,20 +241,22 @@ class Worker:
         per distinct error, not once per retry (a full disk once wrote 935 tracebacks a
         second); the first success after failures is logged too.
         """
-        poll = FAST_POLL_S if lane == Lane.FAST else HQ_POLL_S
+        poll = POLLS[lane]
         backoff = Backoff(poll, LANE_BACKOFF_CAP_S)
         last_error: str | None = None
         while not self.stopping.is_set():
             job: ClaimedJob | None = None
             try:
-                lock = self.device_lock if lane == Lane.HQ else None
+                lock = self.device_locks.get(lane)
                 if lock is not None and not lock.try_acquire():
                     self.stopping.wait(poll)
                     continue
                 try:
-                    job = self.db(manager.claim, lane, self.worker_id)
+                    # The print lane runs below HQ: it takes nothing while a painting waits.
+                    if lane != Lane.PRINT or not self.db(manager.hq_waiting):
+                        job = self.db(manager.claim, lane, self.worker_id)
                     if job is not None:
-                        self._run(job)
+                        self._run(job, lock)
                 finally:
                     if lock is not None:
                         lock.release()
@@ -288,13 +282,14 @@ class Worker:
             if job is None:
                 self.stopping.wait(poll)
 
-    def _run(self, job: ClaimedJob) -> None:
+    def _run(self, job: ClaimedJob, lock: DeviceLock | None = None) -> None:
         log.info("job %s (%s) for capture %s: started", short(job.id), job.lane,
                  short(job.capture.id))  # fmt: skip
         assert self.painter is not None
         ctx = tasks.JobContext(job=job, worker_id=self.worker_id,
                                data_dir=self.settings.data_dir, painter=self.painter, db=self.db,
-                               stopping=self.stopping, fast_turn=self.fast_turn)  # fmt: skip
+                               stopping=self.stopping, fast_turn=self.fast_turn,
+                               device_lock=lock, sessions=self.sessions)  # fmt: skip
         self.active.add(job.id)
         try:
             try:
@@ -311,6 +306,8 @@ class Worker:
             if self.db(manager.finish, job.id, self.worker_id, JobStatus.done, timings=timings):
                 rounded = {k: round(v, 2) for k, v in timings.items()}
                 log.info("job %s: done %s", short(job.id), rounded)
+                if job.lane == Lane.HQ:  # the event may sell afterwards: a print master now
+                    self.db(order_book.print_master_for_all, job.capture.id, self.settings)
             else:
                 log.info("job %s: cancelled or taken over meanwhile", short(job.id))
         finally:

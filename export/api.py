@@ -6,6 +6,11 @@ files and says what it made (``ExportResult``); it keeps no record. The booth re
 export in its database and, asked again for the same key, hands back the stored files while
 they are intact (``kiosk/exports.py``): so it asks for the key first (``plan_export``) and
 makes the files only when it has none (``ExportPlan.make``).
+
+Every file made is preflighted (``export/preflight.py``) and its problems are part of the
+result: art below 150 effective DPI at print size (the print master too small for the
+product) is a problem, never silently enlarged, and an order with problems is not ready to
+print.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from PIL import Image
 
 from export import mug, sticker, tee
 from export.artwork import Artwork
+from export.preflight import preflight
 from export.specs import normalize_options
 from render.files import sha256_bytes
 from render.images import ImageSource
 
-EXPORT_VERSION = 1  # bump when the files an export makes change
+EXPORT_VERSION = 2  # bump when the files an export makes change
 
 Maker = Callable[[Artwork, dict[str, Any], Path, str], dict[str, Path]]
 MAKERS: dict[str, Maker] = {"tee": tee.make, "sticker": sticker.make, "mug": mug.make}
@@ -40,6 +46,7 @@ class ExportResult:
     options: dict[str, Any]  # normalised: what the key was made from
     source_sha256: str  # the picture alone (without its mask)
     notes: tuple[str, ...] = ()  # what a person should know (fallbacks taken)
+    problems: tuple[str, ...] = ()  # the preflight's, "file: problem"; empty: ready to print
 
 
 @dataclass(frozen=True)
@@ -51,15 +58,32 @@ class ExportPlan:
     options: dict[str, Any]
     key: str
     notes: tuple[str, ...]
+    scale: float = 1.0  # the preflight's (a test's print scale)
 
     def make(self, out_dir: Path) -> ExportResult:
-        """Write the print files into ``out_dir`` (named by product, options and key)."""
+        """Write the print files into ``out_dir`` (named by product, options and key) and
+        preflight them."""
         files = MAKERS[self.product](
             self.art, self.options, Path(out_dir), _stem(self.product, self.options, self.key)
         )
         return ExportResult(
-            files, self.key, self.product, self.options, self.art.source_sha256, self.notes
+            files,
+            self.key,
+            self.product,
+            self.options,
+            self.art.source_sha256,
+            self.notes,
+            check_files(files, self.scale),
         )
+
+
+def check_files(files: dict[str, Path], scale: float = 1.0) -> tuple[str, ...]:
+    """The preflight's problems with these files, each as "file name: problem"."""
+    return tuple(
+        f"{path.name}: {problem}"
+        for path in files.values()
+        for problem in preflight(path, scale=scale).problems
+    )
 
 
 def export_key(art: Artwork, product: str, options: dict[str, Any]) -> str:
@@ -69,7 +93,7 @@ def export_key(art: Artwork, product: str, options: dict[str, Any]) -> str:
 
 def _stem(product: str, options: dict[str, Any], key: str) -> str:
     if product == "tee":
-        label = options["layout"]
+        label = f"{options['size']}-{options['colour']}-{options['layout']}"
     elif product == "sticker":
         label = f"{options['size']}in"
     else:
@@ -93,17 +117,21 @@ def plan_export(
     *,
     options: dict[str, Any] | None = None,
     alpha: Image.Image | None = None,
+    scale: float = 1.0,
 ) -> ExportPlan:
     """Check the request and the picture and compute the export's key; nothing is written.
 
-    ``alpha`` is the people mask ("L", 255 = person) in the picture's frame; without it, or
-    when it holds nobody, the sticker is a rounded rectangle and the tee the full picture.
-    Raises ``ImageError`` for an unusable picture and ``ExportError`` for a bad request.
+    ``source_image`` is the picture to print as it is: the booth passes its print master, and
+    nothing is enlarged beyond what the product's layout needs. ``alpha`` is the people mask
+    ("L", 255 = person) in the picture's frame; without it, or when it holds nobody, the
+    sticker is a rounded rectangle and the tee the full picture. ``scale`` is the preflight's
+    (a test's print scale). Raises ``ImageError`` for an unusable picture and
+    ``ExportError`` for a bad request.
     """
     opts = normalize_options(product, options)
     art = Artwork.load(source_image, alpha)
     key = export_key(art, product, opts)
-    return ExportPlan(art, product, opts, key, tuple(_notes(art, product, opts)))
+    return ExportPlan(art, product, opts, key, tuple(_notes(art, product, opts)), scale)
 
 
 def export_product(
@@ -113,6 +141,8 @@ def export_product(
     options: dict[str, Any] | None = None,
     out_dir: Path,
     alpha: Image.Image | None = None,
+    scale: float = 1.0,
 ) -> ExportResult:
     """Print files for ``product`` in ``out_dir``: ``plan_export`` and then ``make``."""
-    return plan_export(source_image, product, options=options, alpha=alpha).make(out_dir)
+    plan = plan_export(source_image, product, options=options, alpha=alpha, scale=scale)
+    return plan.make(out_dir)

@@ -63,7 +63,7 @@ def _smooth_closed(points: np.ndarray, sigma: float, spacing: float = 1.0) -> np
     return np.column_stack([np.convolve(padded[:, i], kernel, mode="valid") for i in range(2)])
 
 
-def people_cut(people: np.ndarray, border: float, dpi: int) -> np.ndarray:
+def people_cut(people: np.ndarray, border: float, dpi: float) -> np.ndarray:
     """The cut polygon (N×2, pixel coordinates, implicitly closed) around ``people``.
 
     ``people`` is a boolean mask with at least ``border`` px of room on every side.

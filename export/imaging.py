@@ -1,7 +1,8 @@
 """Pixels for print: resampling in linear light, alpha hardening, tagged PNG files.
 
-Renders are small (512–1024 px) and print files large (3600×4800 for a tee), so most pixels
-of a print are made here. Upscaling uses Lanczos (OpenCV ``INTER_LANCZOS4``) on 16-bit linear
+Exports start from the print master, painted at the product's print size, so a tee keeps
+the art's own pixels and a sticker or a mug (written at 300 DPI from art of at least 150)
+enlarges at most about 2×. Upscaling uses Lanczos (OpenCV ``INTER_LANCZOS4``) on 16-bit linear
 light, so bright and dark edges keep their weight, followed by a mild unsharp mask in the
 gamma-encoded image. Downscaling averages areas first.
 """
@@ -142,8 +143,8 @@ def harden(alpha: np.ndarray, min_area: int, smooth: int = 0) -> np.ndarray:
     return (solid.astype(bool) | pinhole[labels]).astype(np.uint8) * np.uint8(255)
 
 
-def png_bytes(pixels: np.ndarray, tag: str) -> bytes:
-    """PNG with the sRGB ICC profile, 300 DPI and the product tag; RGB or RGBA uint8."""
+def png_bytes(pixels: np.ndarray, tag: str, dpi: float = DPI) -> bytes:
+    """PNG with the sRGB ICC profile, ``dpi`` and the product tag; RGB or RGBA uint8."""
     mode = "RGBA" if pixels.shape[2] == 4 else "RGB"
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", "StyleBooth")
@@ -154,13 +155,13 @@ def png_bytes(pixels: np.ndarray, tag: str) -> bytes:
         "PNG",
         pnginfo=info,
         icc_profile=srgb_icc(),
-        dpi=(DPI, DPI),
+        dpi=(dpi, dpi),
         compress_level=PNG_COMPRESS_LEVEL,
     )
     return buffer.getvalue()
 
 
-def save_png(path: Path, pixels: np.ndarray, tag: str) -> Path:
+def save_png(path: Path, pixels: np.ndarray, tag: str, *, dpi: float = DPI) -> Path:
     with atomic_write(path) as stream:
-        stream.write(png_bytes(pixels, tag))
+        stream.write(png_bytes(pixels, tag, dpi))
     return path

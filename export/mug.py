@@ -23,6 +23,7 @@ from export.specs import (
     DPI,
     MUG_HANDLE_SAFE_IN,
     MUG_SIDES_GAP_IN,
+    art_facts,
     mug_size,
     product_tag,
 )
@@ -61,15 +62,15 @@ def _cover(art: Artwork, box: tuple[int, int, int, int]) -> Placement:
     return Placement((left, top), scale, box)
 
 
-def placements(art: Artwork, size: str, layout: str) -> list[Placement]:
-    width, height = mug_size(size).pixels
-    safe = round(MUG_HANDLE_SAFE_IN * DPI)
+def placements(art: Artwork, size: str, layout: str, dpi: float = DPI) -> list[Placement]:
+    width, height = mug_size(size).at(dpi)
+    safe = round(MUG_HANDLE_SAFE_IN * dpi)
     usable = (safe, 0, width - safe, height)
     if layout == "centred":
         return [_contain(art, usable)]
     if layout == "wrap":
         return [_cover(art, usable)]
-    gap = round(MUG_SIDES_GAP_IN * DPI)
+    gap = round(MUG_SIDES_GAP_IN * dpi)
     half = (width - 2 * safe - gap) // 2
     return [
         _contain(art, (safe, 0, safe + half, height)),
@@ -77,11 +78,17 @@ def placements(art: Artwork, size: str, layout: str) -> list[Placement]:
     ]
 
 
-def render(art: Artwork, size: str, layout: str, bleed: int) -> np.ndarray:
-    """RGB wrap with ``bleed`` px around it; pictures touching the trim run on into it."""
-    width, height = mug_size(size).pixels
+def art_dpi(art: Artwork, size: str, layout: str) -> float:
+    """The art's own pixels per inch on the mug (where it is enlarged most)."""
+    return DPI / max(place.scale for place in placements(art, size, layout))
+
+
+def render(art: Artwork, size: str, layout: str, bleed: int, dpi: float = DPI) -> np.ndarray:
+    """RGB wrap at ``dpi`` with ``bleed`` px around it; pictures touching the trim run on
+    into it."""
+    width, height = mug_size(size).at(dpi)
     canvas = np.full((height + 2 * bleed, width + 2 * bleed, 3), 255, np.uint8)
-    for place in placements(art, size, layout):
+    for place in placements(art, size, layout, dpi):
         x0, y0, x1, y1 = place.rect
         grow = [bleed if edge else 0 for edge in (x0 == 0, y0 == 0, x1 == width, y1 == height)]
         origin = (place.origin[0] - grow[0] / place.scale, place.origin[1] - grow[1] / place.scale)
@@ -95,7 +102,7 @@ def make(art: Artwork, options: dict[str, Any], out_dir: Path, stem: str) -> dic
     size, layout = options["size"], options["layout"]
     bleed = round(BLEED_IN * DPI + 0.5)
     canvas = render(art, size, layout, bleed)
-    tag = product_tag("mug", options)
+    tag = product_tag("mug", options, **art_facts(art.size, art_dpi(art, size, layout)))
     height, width = canvas.shape[0] - 2 * bleed, canvas.shape[1] - 2 * bleed
     png = save_png(out_dir / f"{stem}.png", canvas[bleed:-bleed, bleed:-bleed], tag)
 

@@ -5,6 +5,9 @@ losslessly (Flate) unless a proof asks for JPEG, and their colour space is rewri
 DeviceRGB to an ICCBased sRGB profile so a RIP knows exactly which colours are meant.
 The cut line is stroked in a Separation colour space named ``CutContour`` (alternate:
 100 % magenta), overprinting, so cutters find it and it never knocks out the art below.
+Text is set in Bitstream Vera, a TrueType font that ships inside reportlab, embedded as a
+subset: a RIP that lacks a font substitutes another (or refuses the file), so none is left
+to the printer's (reportlab's built-in Helvetica would be).
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
+import reportlab
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, DictionaryObject, NameObject, NumberObject, StreamObject
 from reportlab import rl_config
 from reportlab.lib.colors import CMYKColorSep, Color
 from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from export.imaging import srgb_icc
@@ -31,6 +38,15 @@ from render.files import atomic_write
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in points
 
 CUT_COLOUR = CMYKColorSep(0, 1, 0, 0, spotName=CUT_CONTOUR)
+FONTS = {False: ("StyleBooth-Vera", "Vera.ttf"), True: ("StyleBooth-Vera-Bold", "VeraBd.ttf")}
+
+
+@cache
+def _font(bold: bool) -> str:
+    """The name of the embedded TrueType font, registered with reportlab on first use."""
+    name, file = FONTS[bold]
+    pdfmetrics.registerFont(TTFont(name, str(Path(reportlab.__file__).parent / "fonts" / file)))
+    return name
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,13 @@ class PrintPage:
         if (x0, y0) != (0, 0):
             raise ValueError("the MediaBox starts at the origin")
         with _binary_streams():
-            self.canvas = Canvas(self._buffer, pagesize=(x1, y1), invariant=True, pageCompression=1)
+            self.canvas = Canvas(
+                self._buffer,
+                pagesize=(x1, y1),
+                invariant=True,
+                pageCompression=1,
+                initialFontName=_font(bold=False),  # a TrueType font: none is set until used
+            )
         self.canvas.setTrimBox(list(boxes.trim))
         self.canvas.setBleedBox(list(boxes.bleed))
         self.canvas.setTitle(title)
@@ -108,7 +130,7 @@ class PrintPage:
         self.canvas.restoreState()
 
     def text(self, x: float, y: float, line: str, *, size: float = 10, bold: bool = False) -> None:
-        self.canvas.setFont("Helvetica-Bold" if bold else "Helvetica", size)
+        self.canvas.setFont(_font(bold), size)
         self.canvas.setFillColor(Color(0.2, 0.2, 0.2))
         self.canvas.drawString(x, y, line)
 

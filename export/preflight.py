@@ -3,10 +3,15 @@
 PNG: pixel size, DPI metadata (at least ``MIN_DPI``), an embedded sRGB ICC profile, 8-bit
 RGB(A); for our products also the exact pixel size, hard alpha (tee, sticker) and a blank
 handle zone (mug). PDF: the page boxes present and nested (TrimBox ⊆ BleedBox ⊆ MediaBox),
-page size, bleed, placed images' effective resolution, and the ``CutContour`` separation:
-present, 100 % magenta alternate, stroked as one closed path inside the trim, overprinting.
-Our files name their product in a tag (PNG text chunk, PDF keywords); others get the
-generic checks.
+page size, bleed, placed images' effective resolution, every font embedded, and the
+``CutContour`` separation: present, 100 % magenta alternate, stroked as one closed path
+inside the trim, overprinting. Our files name their product in a tag (PNG text chunk, PDF
+keywords) with the art's own pixel size and its effective DPI at print size, which must be
+at least ``MIN_DPI``: a file's own DPI says nothing of an enlargement inside it. Others get
+the generic checks.
+
+``scale`` (a test's ``print_scale_percent / 100``, as ``specs.print_pixels`` takes it) lowers
+every DPI floor with the print sizes; a print shop's check is ``scale=1``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from export.specs import (
     MUG_SIZES,
     STICKER_SIZES,
     TAG_PREFIX,
-    TEE_SIZE_IN,
+    TEE_SIZES,
     ExportError,
     parse_tag,
 )
@@ -48,8 +53,11 @@ class PreflightReport:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def preflight(path: str | Path) -> PreflightReport:
+def preflight(path: str | Path, *, scale: float = 1.0) -> PreflightReport:
     """Check one print file. A file that is neither PNG nor PDF is an ``ExportError``."""
+    if not 0 < scale <= 1:
+        raise ExportError(f"the preflight's scale is a fraction in (0, 1]; got {scale}")
+    floor = MIN_DPI * scale
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"no such file: {path}")
@@ -57,9 +65,9 @@ def preflight(path: str | Path) -> PreflightReport:
         head = stream.read(8)
     facts: dict[str, Any] = {"file": path.name, "bytes": path.stat().st_size}
     if head.startswith(b"\x89PNG"):
-        problems = _check_png(path, facts)
+        problems = _check_png(path, facts, floor)
     elif head.startswith(b"%PDF"):
-        problems = _check_pdf(path, facts)
+        problems = _check_pdf(path, facts, floor)
     else:
         raise ExportError(f"{path.name} is neither a PNG nor a PDF file")
     return PreflightReport(ok=not problems, problems=problems, facts=facts)
@@ -78,8 +86,9 @@ def _expected_pixels(
     tag: dict[str, str], width: int, height: int, dpi: float
 ) -> tuple[int, int] | None:
     product = tag.get("product")
-    if product == "tee":
-        return round(TEE_SIZE_IN[0] * dpi), round(TEE_SIZE_IN[1] * dpi)
+    if product == "tee" and tag.get("size", "M") in TEE_SIZES:
+        w_in, h_in = TEE_SIZES[tag.get("size", "M")]
+        return round(w_in * dpi), round(h_in * dpi)
     if product == "mug" and tag.get("size") in MUG_SIZES:
         w_in, h_in = MUG_SIZES[tag["size"]]
         return round(w_in * dpi), round(h_in * dpi)
@@ -89,7 +98,33 @@ def _expected_pixels(
     return None
 
 
-def _check_png(path: Path, facts: dict[str, Any]) -> list[str]:
+def _floor_words(floor: float) -> str:
+    if abs(floor - MIN_DPI) < 1e-9:
+        return f"the {MIN_DPI} DPI minimum"
+    return f"the {floor:g} DPI minimum ({MIN_DPI} DPI at this test's print scale)"
+
+
+def _check_art(tag: dict[str, str], facts: dict[str, Any], floor: float) -> list[str]:
+    """The art's effective DPI at print size, as the file records it."""
+    try:
+        art_dpi = float(tag["art_dpi"])
+        width, height = (int(v) for v in tag["art"].split("x"))
+        width_in, height_in = (float(v) for v in tag["art_in"].split("x"))
+    except (KeyError, ValueError):
+        return [
+            f"the file does not record its art's pixel size and effective DPI "
+            f"(a {tag['product']} needs art of at least {floor:g} DPI at print size)"
+        ]
+    facts.update(art_px=(width, height), art_dpi=art_dpi)
+    if art_dpi < floor - 0.5:
+        return [
+            f"art is {width}×{height} px over {width_in:g}×{height_in:g} in: {art_dpi:.0f} "
+            f"effective DPI, below {_floor_words(floor)}"
+        ]
+    return []
+
+
+def _check_png(path: Path, facts: dict[str, Any], floor: float) -> list[str]:
     problems: list[str] = []
     try:
         with Image.open(path) as image:
@@ -110,14 +145,14 @@ def _check_png(path: Path, facts: dict[str, Any]) -> list[str]:
         problems.append("no DPI metadata (pHYs chunk)")
         dpi_value = None
     else:
-        dpi_x, dpi_y = (round(float(d), 1) for d in dpi)
-        facts["dpi"] = dpi_x
+        dpi_x, dpi_y = (float(d) for d in dpi)  # pHYs holds whole pixels per metre
+        facts["dpi"] = round(dpi_x, 1)
         facts["inches"] = (round(width / dpi_x, 3), round(height / dpi_y, 3)) if dpi_x else None
         dpi_value = dpi_x
         if abs(dpi_x - dpi_y) > 0.5:
-            problems.append(f"horizontal and vertical DPI differ ({dpi_x} vs {dpi_y})")
-        if dpi_x < MIN_DPI - 0.5:
-            problems.append(f"{dpi_x:g} DPI is below the {MIN_DPI} DPI minimum")
+            problems.append(f"horizontal and vertical DPI differ ({dpi_x:.1f} vs {dpi_y:.1f})")
+        if dpi_x < floor - 0.5 and not tag:  # ours: the art's own DPI is checked below
+            problems.append(f"{dpi_x:.0f} DPI is below {_floor_words(floor)}")
 
     profile = info.get("icc_profile")
     if not profile:
@@ -139,11 +174,13 @@ def _check_png(path: Path, facts: dict[str, Any]) -> list[str]:
             or abs(height - expected[1]) > SIZE_TOLERANCE_PX
         ):
             problems.append(
-                f"{width}×{height} px; a {tag['product']} at {dpi_value:g} DPI "
+                f"{width}×{height} px; a {tag['product']} at {dpi_value:.0f} DPI "
                 f"needs {expected[0]}×{expected[1]}"
             )
-        if tag["product"] == "tee" and dpi_value < DPI - 0.5:
-            problems.append(f"a tee print file is {DPI} DPI, not {dpi_value:g}")
+        if tag["product"] in {"sticker", "mug"} and abs(dpi_value - DPI) > 0.5:
+            problems.append(f"a {tag['product']} print file is {DPI} DPI, not {dpi_value:.0f}")
+    if tag:
+        problems += _check_art(tag, facts, floor)
     if tag and pixels is not None:
         problems += _check_png_product(tag["product"], pixels, dpi_value or DPI, facts)
     return problems
@@ -354,7 +391,34 @@ def _walk_content(
     return cuts, image_dpi
 
 
-def _check_pdf(path: Path, facts: dict[str, Any]) -> list[str]:
+def _unembedded_fonts(resources: Any, seen: set[int] | None = None) -> list[str]:
+    """Names of the fonts in ``resources`` (and in its forms) that carry no font program."""
+    seen = set() if seen is None else seen
+    if not resources or id(resources) in seen:
+        return []
+    seen.add(id(resources))
+    missing = []
+    fonts = resources.get("/Font")
+    for font in (fonts.get_object() if fonts else {}).values():
+        font = font.get_object()
+        if font.get("/Subtype") == "/Type3":  # glyphs drawn by the PDF itself
+            continue
+        described = font
+        if font.get("/Subtype") == "/Type0":
+            described = font["/DescendantFonts"][0].get_object()
+        descriptor = described.get("/FontDescriptor")
+        descriptor = descriptor.get_object() if descriptor is not None else {}
+        if not any(key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")):
+            missing.append(str(font.get("/BaseFont", "unnamed")).lstrip("/"))
+    xobjects = resources.get("/XObject")
+    for xobject in (xobjects.get_object() if xobjects else {}).values():
+        form = xobject.get_object()
+        if form.get("/Subtype") == "/Form" and form.get("/Resources") is not None:
+            missing += _unembedded_fonts(form["/Resources"].get_object(), seen)
+    return missing
+
+
+def _check_pdf(path: Path, facts: dict[str, Any], floor: float) -> list[str]:
     try:
         reader = PdfReader(path, strict=False)
         pages = list(reader.pages)
@@ -373,15 +437,22 @@ def _check_pdf(path: Path, facts: dict[str, Any]) -> list[str]:
     for number, page in enumerate(pages, 1):
         where = f"page {number}: " if len(pages) > 1 else ""
         try:
-            found = _check_page(page, reader, tag, facts, number == 1)
+            found = _check_page(page, reader, tag, facts, number == 1, floor)
         except (PyPdfError, ValueError, KeyError, TypeError, IndexError) as exc:
             found = [f"the page cannot be read ({exc})"]
         problems += [where + p for p in found]
+    if tag:
+        problems += _check_art(tag, facts, floor)
     return problems
 
 
 def _check_page(
-    page: Any, reader: PdfReader, tag: dict[str, str] | None, facts: dict[str, Any], first: bool
+    page: Any,
+    reader: PdfReader,
+    tag: dict[str, str] | None,
+    facts: dict[str, Any],
+    first: bool,
+    floor: float,
 ) -> list[str]:
     problems: list[str] = []
     media = tuple(float(v) for v in page.mediabox)  # MediaBox may be inherited
@@ -406,7 +477,10 @@ def _check_page(
             )
 
     resources = page.get("/Resources")
-    separations = _separations(resources.get_object() if resources else None)
+    resources = resources.get_object() if resources else None
+    for font in _unembedded_fonts(resources):
+        problems.append(f"the font {font} is not embedded (a RIP would substitute another)")
+    separations = _separations(resources)
     cuts, image_dpi = _walk_content(page, reader, set(separations))
     if first:
         facts["cut_contour"] = bool(separations)
@@ -424,8 +498,10 @@ def _check_page(
             problems.append(
                 f"the {CUT_CONTOUR} alternate colour ({alternate} {colour}) is not 100 % magenta"
             )
-    if image_dpi and min(image_dpi) < MIN_DPI - 0.5:
-        problems.append(f"an image is placed at {min(image_dpi):.0f} DPI, below {MIN_DPI}")
+    if image_dpi and min(image_dpi) < floor - 0.5 and not tag:  # ours: the art's DPI
+        problems.append(
+            f"an image is placed at {min(image_dpi):.0f} DPI, below {_floor_words(floor)}"
+        )
     for cut in cuts:
         if cut.subpaths != 1:
             problems.append(f"the {CUT_CONTOUR} path has {cut.subpaths} pieces; a die cut is one")
@@ -454,12 +530,15 @@ def _check_pdf_product(
     problems = []
     product = tag["product"]
     width_in, height_in = _inches(trim)
-    if product == "tee" and (
-        abs(width_in - TEE_SIZE_IN[0]) > 0.01 or abs(height_in - TEE_SIZE_IN[1]) > 0.01
+    tee_in = TEE_SIZES.get(tag.get("size", "M"))
+    if (
+        product == "tee"
+        and tee_in is not None
+        and (abs(width_in - tee_in[0]) > 0.01 or abs(height_in - tee_in[1]) > 0.01)
     ):
         problems.append(
             f"the tee proof's print area is {width_in:g}×{height_in:g} in, "
-            f"not {TEE_SIZE_IN[0]:g}×{TEE_SIZE_IN[1]:g}"
+            f"not {tee_in[0]:g}×{tee_in[1]:g} (size {tag.get('size', 'M')})"
         )
     if product == "mug" and tag.get("size") in MUG_SIZES:
         w, h = MUG_SIZES[tag["size"]]

@@ -219,6 +219,17 @@ def effective_dpi(art_pixels: tuple[int, int], area_in: tuple[float, float]) -> 
     return min(art_pixels[0] / area_in[0], art_pixels[1] / area_in[1])
 
 
+def art_facts(art_pixels: tuple[int, int], art_dpi: float) -> dict[str, str]:
+    """What every print file records of its art (``product_tag``'s fields): the art's own
+    pixel size, the inches it spans at the print's scale and its effective DPI there."""
+    width, height = art_pixels
+    return {
+        "art": f"{width}x{height}",
+        "art_in": f"{width / art_dpi:.4g}x{height / art_dpi:.4g}",
+        "art_dpi": f"{art_dpi:.1f}",
+    }
+
+
 def product_tag(product: str, options: dict[str, Any], **facts: Any) -> str:
     """``stylebooth-export product=sticker size=3 shape=people``: written into every file."""
     items = {"product": product, **options, **facts}

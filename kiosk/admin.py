@@ -24,7 +24,7 @@ from aiohttp.typedefs import Handler
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus, utcnow
-from kiosk import event_settings, exports, purge
+from kiosk import event_settings, exports, print_desk, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import LINKS, SETTINGS
@@ -335,4 +335,5 @@ def create_admin_app(login: AdminLogin) -> web.Application:
     admin = web.Application(middlewares=[admin_auth])
     admin[LOGIN] = login
     admin.add_routes(routes)
+    admin.add_routes(print_desk.routes)  # the orders: kiosk/print_desk.py
     return admin

@@ -1,0 +1,308 @@
+"""The batch hand-off: the selected orders' print files in one ZIP, with a manifest that a
+print shop or a print-on-demand provider's order import can take.
+
+The ZIP holds each order's files under names a person can sort and read
+(``A-042_tee_M_white_full.png``), then ``manifest.csv`` (one row per file) and
+``manifest.json`` (one entry per order, its files inside). Both carry the order number as
+the external id, the product, options, quantity, the placement on the product
+("front 12x16in", "sticker 3in die-cut", "mug 11oz wrap 9x3.5in"), and each file's DPI,
+pixel size, print size, bytes and sha256.
+
+The sha256 is computed from the bytes as they go into the ZIP, and must equal the one the
+export recorded when it made the file: a print file that went missing or changed on disk
+stops the hand-off with a sentence naming the order, rather than sending a shop a file
+nobody approved. Files are copied into the ZIP in chunks (stored, not deflated: PNG and PDF
+are compressed already), so a batch of large tee files never sits in memory.
+
+``collect`` runs in a database session, ``write_zip`` on a file thread; neither touches the
+event loop (``kiosk/print_desk.py`` calls them through ``kiosk.dbio``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import zipfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Export, Order, OrderStatus
+from export.specs import MUG_SIZES, TEE_SIZES
+from kiosk.order_book import STATUS_TEXT
+from kiosk.storage import resolve
+from render.errors import StyleBoothError
+
+MANIFEST_FORMAT = "stylebooth-handoff/1"
+MAX_ORDERS = 500  # one hand-off; more is a second batch
+CHUNK = 1024 * 1024
+HAS_FILES = (OrderStatus.files_ready, OrderStatus.printed, OrderStatus.collected)
+PROOFS = {("tee", "pdf")}  # a file to look at, not to print from
+CSV_COLUMNS = (
+    "external_id",
+    "product",
+    "options",
+    "quantity",
+    "placement",
+    "file",
+    "role",
+    "purpose",
+    "dpi",
+    "width_px",
+    "height_px",
+    "size_in",
+    "bytes",
+    "sha256",
+)
+
+
+class BatchRefused(StyleBoothError, code="conflict"):
+    """A hand-off that cannot be made as asked (orders without files, files changed on
+    disk); the message names the orders. Answered 409: nothing is handed off."""
+
+
+class BadBatch(StyleBoothError, code="bad_request"):
+    """A hand-off request that is not a list of order numbers; the message says what to send."""
+
+
+@dataclass(frozen=True)
+class BatchFile:
+    """One print file of an order, as recorded by its export."""
+
+    path: Path
+    name: str  # inside the ZIP
+    role: str  # "png", "pdf"
+    sha256: str  # as the export recorded it
+
+
+@dataclass(frozen=True)
+class BatchOrder:
+    number: str
+    product: str
+    options: dict[str, Any]
+    quantity: int
+    placement: str
+    files: tuple[BatchFile, ...]
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What the manifest says of one file, read from the file itself."""
+
+    file: str
+    role: str
+    purpose: str  # "print" or "proof"
+    dpi: float | None
+    width_px: int | None
+    height_px: int | None
+    size_in: tuple[float, float] | None
+    bytes: int
+    sha256: str
+
+
+def order_numbers(body: dict[str, Any]) -> list[str]:
+    """The ``numbers`` of a hand-off request, normalised and without repeats, or ``BadBatch``."""
+    numbers = body.get("numbers")
+    expected = 'send {"numbers": ["A-001", ...]}: the orders to hand off'
+    if not isinstance(numbers, list) or not numbers:
+        raise BadBatch(expected)
+    if not all(isinstance(number, str) and number.strip() for number in numbers):
+        raise BadBatch(expected)
+    unique = list(dict.fromkeys(number.strip().upper() for number in numbers))
+    if len(unique) > MAX_ORDERS:
+        raise BadBatch(f"at most {MAX_ORDERS} orders in one hand-off, not {len(unique)}")
+    return unique
+
+
+def placement(product: str, options: dict[str, Any]) -> str:
+    """Where the design goes on the product, in a print shop's words."""
+    if product == "tee":
+        width, height = TEE_SIZES[options["size"]]
+        return f"front {width:g}x{height:g}in"
+    if product == "sticker":
+        return f"sticker {options['size']}in die-cut"
+    width, height = MUG_SIZES[options["size"]]
+    return f"mug {options['size']} wrap {width:g}x{height:g}in"
+
+
+def _label(product: str, key: str, value: Any) -> str:
+    text = f"{value}in" if product == "sticker" and key == "size" else str(value)
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-")
+
+
+def file_name(number: str, product: str, options: dict[str, Any], role: str) -> str:
+    """``A-042_tee_M_white_full.png``: the number first, so a folder sorts by order."""
+    labels = [_label(product, key, value) for key, value in options.items()]
+    return "_".join([number, product, *filter(None, labels)]) + f".{role}"
+
+
+def _unready(orders: list[Order]) -> str:
+    return ", ".join(f"{o.number} ({STATUS_TEXT[OrderStatus(o.status)].lower()})" for o in orders)
+
+
+def _files(order: Order, export: Export | None, data_dir: Path) -> tuple[BatchFile, ...]:
+    """The order's recorded print files; none when its export is gone or names a file
+    outside the data directory (not the booth's to hand off)."""
+    if export is None:
+        return ()
+    options = dict(order.options)
+    try:
+        return tuple(
+            BatchFile(
+                path=resolve(data_dir, entry["path"]),
+                name=file_name(order.number, order.product, options, role),
+                role=role,
+                sha256=entry["sha256"],
+            )
+            for role, entry in sorted(export.files.items())
+        )
+    except ValueError:
+        return ()
+
+
+def collect(
+    session: Session, numbers: list[str], data_dir: Path
+) -> tuple[list[BatchOrder], list[str]]:
+    """The orders to hand off, in the order asked, and the numbers that name no order.
+    ``BatchRefused`` names the orders that have no print files yet (or lost them)."""
+    rows = {o.number: o for o in session.scalars(select(Order).where(Order.number.in_(numbers)))}
+    unknown = [number for number in numbers if number not in rows]
+    orders = [rows[number] for number in numbers if number in rows]
+    unready = [o for o in orders if OrderStatus(o.status) not in HAS_FILES]
+    if unready:
+        raise BatchRefused(
+            f"these orders have no print files yet: {_unready(unready)}; "
+            "leave them out of the hand-off or wait until their files are ready"
+        )
+    export_ids = [o.export_id for o in orders if o.export_id]
+    exports = {e.id: e for e in session.scalars(select(Export).where(Export.id.in_(export_ids)))}
+    batch, lost = [], []
+    for order in orders:
+        files = _files(order, exports.get(order.export_id or ""), data_dir)
+        if not files:
+            lost.append(order.number)
+            continue
+        options = dict(order.options)
+        batch.append(
+            BatchOrder(order.number, order.product, options, order.quantity,
+                       placement(order.product, options), files)
+        )  # fmt: skip
+    if lost:
+        raise BatchRefused(
+            f"the print files of {', '.join(lost)} are no longer on record (purged?): "
+            "leave them out of the hand-off"
+        )
+    return batch, unknown
+
+
+def _copy_into(archive: zipfile.ZipFile, item: BatchFile, number: str) -> tuple[str, int]:
+    """Copy one file into the ZIP in chunks; its sha256 and size as written."""
+    digest, size = hashlib.sha256(), 0
+    try:
+        big = item.path.stat().st_size >= zipfile.ZIP64_LIMIT  # ZIP64 only where it must be
+        with item.path.open("rb") as source, archive.open(item.name, "w", force_zip64=big) as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+    except FileNotFoundError:
+        raise BatchRefused(
+            f"the print file {item.name} of order {number} is missing from the disk: "
+            "nothing was handed off"
+        ) from None
+    if digest.hexdigest() != item.sha256:
+        raise BatchRefused(
+            f"the print file {item.name} of order {number} changed on disk since it was made: "
+            "nothing was handed off"
+        )
+    return digest.hexdigest(), size
+
+
+def _png_facts(path: Path) -> tuple[float | None, int, int]:
+    with Image.open(path) as image:  # the header only: no pixels decoded
+        dpi = image.info.get("dpi")
+        return (round(float(dpi[0]), 1) if dpi else None), image.width, image.height
+
+
+def _pdf_facts(path: Path) -> tuple[float | None, tuple[float, float] | None]:
+    """The placed image's effective DPI and the trim size, as the preflight reads them."""
+    from export.preflight import preflight  # pypdf: only when a batch holds a PDF
+
+    facts = preflight(path).facts
+    trim = facts.get("trim_in") or facts.get("media_in")
+    return facts.get("image_dpi"), ((float(trim[0]), float(trim[1])) if trim else None)
+
+
+def describe(item: BatchFile, product: str, sha256: str, size: int) -> FileFacts:
+    """The manifest's facts of one file, read from the file itself."""
+    dpi: float | None = None
+    width = height = None
+    size_in: tuple[float, float] | None = None
+    if item.role == "png":
+        dpi, width, height = _png_facts(item.path)
+        if dpi:
+            size_in = (round(width / dpi, 3), round(height / dpi, 3))
+    elif item.role == "pdf":
+        dpi, trim = _pdf_facts(item.path)
+        size_in = (round(trim[0], 3), round(trim[1], 3)) if trim else None
+    purpose = "proof" if (product, item.role) in PROOFS else "print"
+    return FileFacts(item.name, item.role, purpose, dpi, width, height, size_in, size, sha256)
+
+
+def _csv(entries: list[dict[str, Any]]) -> bytes:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for entry in entries:
+        options = "; ".join(f"{key}={value}" for key, value in entry["options"].items())
+        for facts in entry["files"]:
+            size_in = facts["size_in"]
+            writer.writerow(
+                {
+                    **{key: entry[key] for key in ("external_id", "product", "quantity")},
+                    "options": options,
+                    "placement": entry["placement"],
+                    **{key: facts[key] for key in CSV_COLUMNS if key in facts},
+                    "size_in": f"{size_in[0]:g}x{size_in[1]:g}" if size_in else "",
+                }
+            )
+    return text.getvalue().encode("utf-8")
+
+
+def write_zip(orders: list[BatchOrder], out: IO[bytes]) -> dict[str, Any]:
+    """Write the hand-off ZIP for ``orders`` into ``out`` (an open binary file); returns the
+    manifest. ``BatchRefused`` when a file is missing or not the one recorded."""
+    entries = []
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
+        for order in orders:
+            files = []
+            for item in order.files:
+                sha256, size = _copy_into(archive, item, order.number)
+                files.append(asdict(describe(item, order.product, sha256, size)))
+            entries.append(
+                {
+                    "external_id": order.number,
+                    "product": order.product,
+                    "options": order.options,
+                    "quantity": order.quantity,
+                    "placement": order.placement,
+                    "files": files,
+                }
+            )
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "orders": entries,
+        }
+        deflate = zipfile.ZIP_DEFLATED
+        archive.writestr("manifest.csv", _csv(entries), compress_type=deflate)
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2), compress_type=deflate)
+    return manifest

@@ -16,7 +16,7 @@ from aiohttp.typedefs import Handler
 
 from db.migrate import upgrade
 from db.session import make_engine, make_sessionmaker
-from kiosk import download, guest, watch
+from kiosk import download, guest, order_api, watch
 from kiosk.admin import AdminLogin, create_admin_app
 from kiosk.config import Settings
 from kiosk.dbio import io_pool
@@ -131,6 +131,7 @@ def create_app(
     app.router.add_get("/", index, name="index")
     app.router.add_static("/ui/", BOOTH_UI, name="ui")
     app.add_routes(guest.routes)
+    app.add_routes(order_api.routes)
     app.add_routes(watch.routes)
     app.add_routes(download.routes)
     app.router.add_get(ADMIN, to_admin_page)

@@ -1,4 +1,5 @@
-"""The guest API (no login): config, thumbnails, captures, job status and images, orders.
+"""The guest API (no login): config, thumbnails, captures, job status and images, print files
+(orders are ``kiosk/order_api.py``).
 
 Files are only ever reached through ids: a route looks the row up and serves the path the
 database holds, never a path taken from the URL.
@@ -23,13 +24,12 @@ from kiosk.diskspace import low_disk
 from kiosk.errors import ApiError, not_found
 from kiosk.exports import stored_file
 from kiosk.job_view import describe, painter_alive
-from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS, UPLOADS
+from kiosk.keys import LINKS, SETTINGS, UPLOADS
 from kiosk.links import Links
 from kiosk.media import qr_png, thumbnail
-from kiosk.orders import PRODUCT_NAMES, PRODUCTS
+from kiosk.orders import PRODUCTS
 from kiosk.queue import manager
 from kiosk.queue.jobs import job_options
-from kiosk.security import read_json
 from kiosk.storage import (
     MAX_GUEST_PIXELS,
     MAX_PHOTO_SIDE,
@@ -246,49 +246,7 @@ async def job_qr(request: web.Request) -> web.Response:
     return web.Response(body=png, content_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-# --- orders ---------------------------------------------------------------------------------
-
-
-@routes.post("/api/captures/{capture_id}/orders", name="orders")
-async def create_order(request: web.Request) -> web.Response:
-    settings = request.config_dict[SETTINGS]
-    capture_id = request.match_info["capture_id"]
-    body = await read_json(request, 'send the order as JSON: {"product": ..., "options": {}}')
-    product, options = body.get("product"), body.get("options") or {}
-    if product not in PRODUCT_NAMES:
-        raise ApiError(
-            400, "unknown_product", f"product must be one of: {', '.join(PRODUCT_NAMES)}"
-        )
-    if not isinstance(options, dict):
-        raise ApiError(400, "bad_request", "options must be a JSON object")
-    sources = await run_db(request, manager.order_sources, capture_id)
-    if sources is None:
-        raise not_found(f"capture {capture_id!r}")
-    if sources["source"] is None:
-        raise ApiError(409, "not_ready", "the painting is not finished yet; order when it is")
-    data_dir = settings.data_dir
-    export_id, files, notes = await request.config_dict[EXPORT_POOL].run(  # bad options: 400
-        settings.db_url,
-        resolve(data_dir, sources["source"]),
-        product,
-        options,
-        resolve(data_dir, Path("exports") / capture_id),
-        resolve(data_dir, sources["alpha"]) if sources["alpha"] else None,
-        sources["result_id"],
-        data_dir,
-    )
-    return web.json_response(
-        {
-            "export_id": export_id,
-            "product": product,
-            "files": [
-                {"role": role, "url": request.config_dict[LINKS].export_file(export_id, role)}
-                for role in files
-            ],
-            "notes": notes,
-        },
-        status=201,
-    )
+# --- print files ---------------------------------------------------------------------------------
 
 
 @routes.get("/api/exports/{export_id}/files/{role}", name="export_file")

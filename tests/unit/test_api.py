@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from db.models import Capture, Export, new_id
+from db.models import Capture, Export, Result, ResultKind, new_id
 from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
 from render.styles import STYLES
@@ -213,6 +213,7 @@ async def test_unknown_job_is_a_json_404_everywhere(client) -> None:
     await assert_error(
         await client.post(f"/api/captures/{job}/orders", json={"product": "tee"}), 404, "not_found"
     )
+    await assert_error(await client.get(f"/api/captures/{job}/orders"), 404, "not_found")
     await assert_error(await client.delete("/api/config"), 405, "method_not_allowed")
 
 
@@ -306,13 +307,91 @@ async def test_a_forged_host_header_never_reaches_the_qr_code(aiohttp_client, se
         assert text.startswith(expected), text
 
 
+def paint(settings, capture_id: str, size: tuple[int, int] = (300, 400)) -> None:
+    """As if the capture's HQ painting were done: its master's row (orders need no file)."""
+    engine = make_engine(settings.db_url)
+    with make_sessionmaker(engine).begin() as session:
+        session.add(Result(capture_id=capture_id, kind=ResultKind.MASTER, path="m.png",
+                           width=size[0], height=size[1], sha256="0" * 64))  # fmt: skip
+    engine.dispose()
+
+
 async def test_an_order_before_the_painting_is_done_is_409(client) -> None:
     created = await upload(client)
     url = f"/api/captures/{created['capture_id']}/orders"
     await assert_error(await client.post(url, json={"product": "tee"}), 409, "not_ready")
+    preview = f"/api/captures/{created['capture_id']}/preview/tee.png"
+    await assert_error(await client.get(preview), 409, "not_ready")
     await assert_error(await client.post(url, json={"product": "hat"}), 400, "unknown_product")
     not_json = await client.post(url, data=b"{nope", headers={"Content-Type": "application/json"})
     await assert_error(not_json, 400, "bad_request")
+    assert (await (await client.get(url)).json()) == {"orders": []}
+
+
+async def test_an_order_gets_a_number_and_a_print_job(client, booth_settings) -> None:
+    created = await upload(client)
+    paint(booth_settings, created["capture_id"])
+    url = f"/api/captures/{created['capture_id']}/orders"
+    tee = {"product": "tee", "options": {"size": "xl", "colour": "Black"}, "quantity": 2}
+    response = await client.post(url, json=tee)
+    assert response.status == 201, await response.text()
+    body = await response.json()
+    order = body["order"]
+    assert body["title"] == order["title"] == "T-shirt"
+    assert order["number"] == "A-001" and order["status"] == "received"
+    assert order["options"] == {"size": "XL", "colour": "black", "layout": "full"}
+    assert order["quantity"] == 2 and order["files"] == [] and order["progress"] == 0.0
+    assert [e["status"] for e in order["events"]] == ["received"]
+    sticker = await client.post(url, json={"product": "sticker"})
+    assert (await sticker.json())["order"]["number"] == "A-002"
+    listed = (await (await client.get(url)).json())["orders"]
+    assert [o["number"] for o in listed] == ["A-001", "A-002"]
+    # Both share the capture's one queued print job; /healthz counts it in its lane.
+    assert listed[0]["job_id"] == listed[1]["job_id"] is not None
+    health = await (await client.get("/healthz")).json()
+    assert health["queue"]["print"] == {"queued": 1, "running": 0}
+    # The event's prefix numbers the next order.
+    put = await client.put("/admin/api/settings", json={"order_prefix": "BTH"}, headers=ADMIN)
+    assert put.status == 200, await put.text()
+    mug = await client.post(url, json={"product": "mug", "options": {"layout": "wrap"}})
+    assert (await mug.json())["order"]["number"] == "BTH-001"
+
+
+@pytest.mark.parametrize(
+    ("order", "words"),
+    [
+        ({"product": "tee", "options": {"size": "XXS"}}, "tee size must be"),
+        ({"product": "tee", "options": {"colour": "plaid"}}, "tee colour must be one of"),
+        ({"product": "tee", "options": {"sleeves": "long"}}, "tee has no option sleeves"),
+        ({"product": "sticker", "options": {"size": 9}}, "sticker size must be"),
+        ({"product": "mug", "options": {"layout": "inside"}}, "mug layout must be one of"),
+        ({"product": "mug", "options": ["wrap"]}, "options must be a JSON object"),
+        ({"product": "tee", "quantity": 0}, "quantity must be from 1 to 10, not 0"),
+        ({"product": "tee", "quantity": 11}, "not 11"),
+        ({"product": "tee", "quantity": "2"}, "whole number"),
+    ],
+)
+async def test_a_bad_order_is_a_400_that_names_what_is_wrong(
+    client, booth_settings, order, words
+) -> None:
+    created = await upload(client)
+    paint(booth_settings, created["capture_id"])
+    url = f"/api/captures/{created['capture_id']}/orders"
+    response = await client.post(url, json=order)
+    assert response.status == 400, await response.text()
+    assert words in (await response.json())["error"]
+    assert (await (await client.get(url)).json()) == {"orders": []}  # nothing was taken
+
+
+async def test_a_bad_preview_request_is_refused_before_any_drawing(client, booth_settings) -> None:
+    created = await upload(client)
+    paint(booth_settings, created["capture_id"])
+    base = f"/api/captures/{created['capture_id']}/preview"
+    await assert_error(await client.get(f"{base}/hat.png"), 400, "unknown_product")
+    error = await assert_error(await client.get(f"{base}/mug.png?size=20oz"), 400, "bad_options")
+    assert "mug size must be" in error
+    await assert_error(await client.get(f"/api/captures/{new_id()}/preview/tee.png"), 404,
+                       "not_found")  # fmt: skip
 
 
 # --- admin -----------------------------------------------------------------------------------

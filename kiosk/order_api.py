@@ -1,0 +1,130 @@
+"""The guest's orders (docs/print-orders.md): place one, follow them, preview a product.
+
+An order is taken at once (a number, status received) and made in the background: its print
+job paints the capture at print size and makes the files (``kiosk.queue.tasks.run_print``).
+The booth and the phone page follow it with ``GET …/orders``. A product preview (the design
+on a tee, a mug, a sticker) is drawn in the export process and kept in the capture's folder,
+so it goes with the guest's purge.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.orm import Session
+
+from export.specs import normalize_options
+from kiosk import event_settings, order_book
+from kiosk.dbio import run_db, run_io
+from kiosk.errors import ApiError, not_found
+from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS
+from kiosk.links import Links
+from kiosk.orders import PRODUCT_TITLES, preview_png
+from kiosk.queue import manager
+from kiosk.security import read_json
+from kiosk.storage import capture_dir, resolve
+from render.files import sha256_bytes, write_atomic
+
+routes = web.RouteTableDef()
+
+PREVIEW_WIDTH = 480  # the booth's preview panel; the phone shows the same picture
+
+
+def _product(name: Any) -> str:
+    if name not in PRODUCT_TITLES:
+        raise ApiError(
+            400, "unknown_product", f"product must be one of: {', '.join(PRODUCT_TITLES)}"
+        )
+    return str(name)
+
+
+def guest_order(order: dict[str, Any], links: Links) -> dict[str, Any]:
+    """``order_book.detail`` as the guest API sends it: the product's title, and the print
+    files' URLs once they are ready."""
+    roles = order.pop("file_roles")
+    files = [{"role": role, "url": links.export_file(order["export_id"], role)} for role in roles]
+    return {
+        **order,
+        "title": PRODUCT_TITLES.get(order["product"], order["product"]),
+        "files": files,
+    }
+
+
+def _place(session: Session, settings: Any, **order: Any) -> dict[str, Any] | None:
+    prefix = event_settings.load(session, settings)["order_prefix"]
+    placed = order_book.place(session, prefix=prefix, **order)
+    return None if placed is None else order_book.detail(session, placed)
+
+
+@routes.post("/api/captures/{capture_id}/orders", name="orders")
+async def create_order(request: web.Request) -> web.Response:
+    capture_id = request.match_info["capture_id"]
+    body = await read_json(
+        request, 'send the order as JSON: {"product": ..., "options": {}, "quantity": 1}'
+    )
+    product = _product(body.get("product"))
+    options = body.get("options") or {}
+    if not isinstance(options, dict):
+        raise ApiError(400, "bad_request", "options must be a JSON object")
+    # A bad option is an ExportError naming it, a bad quantity an OrderRefused: 400s.
+    try:
+        placed = await run_db(
+            request,
+            functools.partial(
+                _place,
+                settings=request.config_dict[SETTINGS],
+                capture_id=capture_id,
+                product=product,
+                options=normalize_options(product, options),
+                quantity=body.get("quantity", 1),
+            ),
+        )
+    except order_book.NotPainted as exc:
+        raise ApiError(409, "not_ready", str(exc)) from None
+    if placed is None:
+        raise not_found(f"capture {capture_id!r}")
+    order = guest_order(placed, request.config_dict[LINKS])
+    return web.json_response({"order": order, "title": order["title"]}, status=201)
+
+
+@routes.get("/api/captures/{capture_id}/orders", name="capture_orders")
+async def list_orders(request: web.Request) -> web.Response:
+    capture_id = request.match_info["capture_id"]
+    orders = await run_db(request, order_book.capture_orders, capture_id)
+    if orders is None:
+        raise not_found(f"capture {capture_id!r}")
+    links = request.config_dict[LINKS]
+    return web.json_response(
+        {"orders": [guest_order(order, links) for order in orders]},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@routes.get("/api/captures/{capture_id}/preview/{product}.png", name="product_preview")
+async def product_preview(request: web.Request) -> web.FileResponse:
+    settings = request.config_dict[SETTINGS]
+    capture_id = request.match_info["capture_id"]
+    product = _product(request.match_info["product"])
+    options = normalize_options(product, dict(request.query))  # a bad option: a 400
+    sources = await run_db(request, manager.order_sources, capture_id)
+    if sources is None:
+        raise not_found(f"capture {capture_id!r}")
+    if sources["source"] is None:
+        raise ApiError(409, "not_ready", "the painting is not finished yet; look again when it is")
+    design = f"{sources['result_id']} {product} {sorted(options.items())} {PREVIEW_WIDTH}"
+    key = sha256_bytes(design.encode())
+    cached = resolve(settings.data_dir, capture_dir(capture_id) / "previews" / f"{key[:24]}.png")
+    if not await run_io(request, cached.is_file):
+        alpha = sources["alpha"]
+        png = await request.config_dict[EXPORT_POOL].call(
+            preview_png,
+            resolve(settings.data_dir, sources["source"]),
+            resolve(settings.data_dir, alpha) if alpha else None,
+            product,
+            options,
+            PREVIEW_WIDTH,
+        )
+        await run_io(request, write_atomic, cached, png)
+    return web.FileResponse(cached, headers={"Cache-Control": "private, max-age=3600"})

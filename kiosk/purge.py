@@ -1,8 +1,10 @@
-"""Data purge: delete guests' captures (photo, paintings, print files) and their records.
+"""Data purge: delete guests' captures (photo, paintings, print master, print files) and
+their records (jobs, results, orders with their history, exports). Order numbers are never
+given again (``kiosk.order_book``): a slip left on the desk stays unambiguous.
 
-A capture whose render is still queued or running is left alone (cancel it first), so a
-worker never loses the files under a job in hand. Records go first, in one transaction;
-then the capture's folders. A folder that cannot be removed is reported, not hidden.
+A capture whose render (fast, HQ or print) is still queued or running is left alone (cancel
+it first), so a worker never loses the files under a job in hand. Records go first, in one
+transaction; then the capture's folders. A folder that cannot be removed is reported, not hidden.
 
 Every purge also sweeps orphans: ``captures/<id>`` and ``exports/<id>`` folders whose capture
 has no row (left by a crash, an insert that failed before the server removed the photo, an
@@ -43,7 +45,8 @@ class PurgeReport:
 
 def delete_records(session: Session, before: datetime | None) -> PurgeReport:
     """Delete the captures made before ``before`` (every one for None) and their jobs,
-    results and exports; return what was deleted and what was kept."""
+    results, orders (the capture's cascade) and exports; return what was deleted and what
+    was kept."""
     report = PurgeReport()
     query = select(Capture).options(selectinload(Capture.jobs), selectinload(Capture.results))
     if before is not None:

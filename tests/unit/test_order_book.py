@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from db.models import Export, Job, JobStatus, Lane, Order, OrderEvent, OrderStatus, Result, new_id
 from export.specs import ExportError, normalize_options
-from kiosk import order_book
+from kiosk import order_book, purge
 from kiosk.order_book import NotPainted, OrderConflict, OrderRefused
 from kiosk.queue import manager
 from kiosk.queue.jobs import JobOptions, job_options, print_size
@@ -194,3 +194,42 @@ def test_orders_stranded_by_their_job_are_failed_or_queued_again(db, sessions, s
     requeued = orders[finished["number"]]
     assert requeued["status"] == "received" and requeued["job_id"] != finished["job_id"]
     assert db(order_book.sweep_stranded) == []  # the queued job holds it now
+
+
+def test_a_purge_takes_the_guests_orders_their_history_and_print_files(
+    db, sessions, settings
+) -> None:
+    capture_id = painted_capture(db, settings)
+    kept_id = painted_capture(db, settings)
+    order = place(db, capture_id, "tee")
+    place(db, kept_id)
+    # Its print master and the files made from it, on disk and in the database.
+    folder, exports_dir = settings.data_dir / "captures" / capture_id, settings.data_dir / "exports"
+    (exports_dir / capture_id).mkdir(parents=True)
+    (exports_dir / capture_id / "tee.png").write_bytes(b"png")
+    folder.mkdir(parents=True)
+    (folder / "print.png").write_bytes(b"png")
+
+    def print_files(session):
+        path = f"captures/{capture_id}/print.png"
+        master = Result(capture_id=capture_id, kind="print", path=path, width=3, height=4,
+                        sha256="1" * 64)  # fmt: skip
+        session.add(master)
+        session.flush()
+        session.add(Export(id="e1", key="k1", result_id=master.id, source_sha256="1",
+                           product="tee", options={}, files={}))  # fmt: skip
+        session.flush()
+        db_order = session.get(Order, order["id"])
+        db_order.export_id = "e1"
+
+    db(print_files)
+    db(lambda s: s.execute(update(Job).where(Job.capture_id == capture_id).values(status="done")))
+    report = db(purge.delete_records, None)
+    assert capture_id in report.captures and kept_id not in report.captures  # its job is queued
+    purge.delete_folders(settings.data_dir, report)
+    with sessions.begin() as session:
+        assert session.scalars(select(Order.capture_id)).all() == [kept_id]
+        assert session.scalar(select(OrderEvent).where(OrderEvent.order_id == order["id"])) is None
+        assert session.get(Export, "e1") is None
+    assert not folder.exists() and not (exports_dir / capture_id).exists()
+    assert place(db, painted_capture(db, settings))["number"] == "A-003"  # never given twice

@@ -72,7 +72,7 @@ def _pictures(session: Session, capture_ids: set[str]) -> dict[str, str]:
     rows = session.execute(
         select(Job.capture_id, Job.id).where(Job.capture_id.in_(painted), Job.mode == Lane.HQ)
     )
-    return dict(rows.tuples().all())
+    return {capture_id: job_id for capture_id, job_id in rows}
 
 
 def desk_rows(

@@ -101,7 +101,7 @@ def _expected_pixels(
 def _floor_words(floor: float) -> str:
     if abs(floor - MIN_DPI) < 1e-9:
         return f"the {MIN_DPI} DPI minimum"
-    return f"the {floor:g} DPI minimum ({MIN_DPI} DPI at this test's print scale)"
+    return f"the {floor:g} DPI minimum ({MIN_DPI} DPI × the print scale {floor / MIN_DPI:g})"
 
 
 def _check_art(tag: dict[str, str], facts: dict[str, Any], floor: float) -> list[str]:

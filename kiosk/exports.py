@@ -4,9 +4,10 @@ guest's rows go with the guest's purge, ``kiosk/purge.py``).
 ``export/`` makes files and names them by a key (the picture, the product, its options); it
 keeps no record. ``record_export`` asks it for the key first and, when the table has a row
 for that key whose files are all still on disk with their recorded sha256, hands those back
-(``reused``) instead of making them again; otherwise it makes them and records them. The
-booth's orders (``kiosk/orders.py``, in the export process) and ``stylebooth export`` both
-come through here.
+(``reused``) instead of making them again; otherwise it makes them and records them. Either
+way the files are preflighted and their problems returned: files with problems (art below
+150 effective DPI at print size) are not ready to print. The booth's print jobs and orders
+(in the worker and the export process) and ``stylebooth export`` all come through here.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class RecordedExport:
     files: dict[str, Path]  # role ("png", "pdf") → file
     notes: tuple[str, ...]  # what a person should know (fallbacks the export took)
     reused: bool  # the stored files of an earlier, identical request
+    problems: tuple[str, ...] = ()  # the preflight's, "file: problem"; empty: ready to print
 
 
 def record_export(
@@ -54,27 +56,30 @@ def record_export(
     alpha: Image.Image | None = None,
     result_id: str | None = None,
     files_root: Path | None = None,
+    scale: float = 1.0,
 ) -> RecordedExport:
     """Print files for ``product`` in ``out_dir``, or the stored ones for the same request.
 
     The row names files inside ``files_root`` relative to it (the booth passes its data
     directory, which can then move), and any others by absolute path. ``result_id`` links the
-    row to the painting it was made from. Raises ``ImageError`` for an unusable picture,
+    row to the painting it was made from; ``scale`` is the preflight's (the
+    ``print_scale_percent`` setting / 100). Raises ``ImageError`` for an unusable picture,
     ``ExportError`` for a bad request and ``OrderError`` for an unknown ``result_id``.
     """
-    from export.api import plan_export
+    from export.api import check_files, plan_export
 
-    plan = plan_export(source_image, product, options=options, alpha=alpha)
+    plan = plan_export(source_image, product, options=options, alpha=alpha, scale=scale)
     with sessions() as session:
         if result_id is not None and session.get(Result, result_id) is None:
             raise OrderError(f"no result with id {result_id}")
         row = session.scalar(select(Export).where(Export.key == plan.key))
         stored = _intact(row.files, files_root) if row is not None else None
         if row is not None and stored is not None:
-            return RecordedExport(row.id, plan.key, stored, plan.notes, reused=True)
+            problems = check_files(stored, scale)
+            return RecordedExport(row.id, plan.key, stored, plan.notes, True, problems)
     made = plan.make(out_dir)
     export_id = _record(sessions, made, result_id, files_root)
-    return RecordedExport(export_id, made.key, made.files, made.notes, reused=False)
+    return RecordedExport(export_id, made.key, made.files, made.notes, False, made.problems)
 
 
 def forget(session: Session, result_ids: list[str]) -> None:

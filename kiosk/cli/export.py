@@ -1,12 +1,14 @@
 """``stylebooth export``: print files for a painting, or a preflight of one file.
 
-    stylebooth export RESULT --product tee|sticker|mug [--size S] [--layout L]
+    stylebooth export RESULT --product tee|sticker|mug [--size S] [--colour C] [--layout L]
                       [--mask MASK.png] -o DIR
     stylebooth export --check FILE
 
-RESULT is an image file or the id of a result in the database. The people mask comes from
-``--mask``, else from ``NAME_mask.png`` beside the image; without one, the sticker is cut
-as a rounded rectangle and the tee prints the full picture.
+RESULT is an image file or the id of a result in the database (a print master, for a print
+shop: the art is never enlarged to fit). The people mask comes from ``--mask``, else from
+``NAME_mask.png`` beside the image; without one, the sticker is cut as a rounded rectangle
+and the tee prints the full picture. Files made from art below 150 effective DPI at print
+size are written, and their preflight problems printed, with exit status 1.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from export.specs import MUG_LAYOUTS, MUG_SIZES, PRODUCTS, STICKER_SIZES, TEE_LAYOUTS
+from export.specs import (
+    MUG_LAYOUTS,
+    MUG_SIZES,
+    PRODUCTS,
+    STICKER_SIZES,
+    TEE_COLOURS,
+    TEE_LAYOUTS,
+    TEE_SIZES,
+)
 from kiosk.config import Settings
 
 
@@ -30,8 +40,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--product", choices=PRODUCTS, help="what to print")
     parser.add_argument(
         "--size",
-        help=f"sticker: {', '.join(map(str, STICKER_SIZES))} (inches, default 3); "
+        help=f"tee: {', '.join(TEE_SIZES)} (default M); "
+        f"sticker: {', '.join(map(str, STICKER_SIZES))} (inches, default 3); "
         f"mug: {' or '.join(MUG_SIZES)} (default 11oz)",
+    )
+    parser.add_argument(
+        "--colour", help=f"tee: the shirt, {' or '.join(TEE_COLOURS)} (default white)"
     )
     parser.add_argument(
         "--layout",
@@ -123,7 +137,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
             sessions,
             image,
             args.product,
-            options={"size": args.size, "layout": args.layout},
+            options={"size": args.size, "colour": args.colour, "layout": args.layout},
             out_dir=args.out,
             alpha=_mask(args, image),
             result_id=result_id,
@@ -140,4 +154,6 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"note: {note}")
     if result.reused:
         print(f"(export {result.key[:10]} was made before: the stored files are unchanged)")
-    return 0
+    for problem in result.problems:
+        print(f"PROBLEM: {problem}")
+    return 1 if result.problems else 0

@@ -1,6 +1,7 @@
-"""Print exports on a real painting-like picture and a real people mask: every product and
-option through the preflight, the PDFs rendered by poppler and inspected like a print shop
-would, the booth's database record and its reuse (kiosk/exports.py), and bad requests."""
+"""Print exports on a real painting-like picture at print-master size and a real people mask:
+every product and option through the preflight, the PDFs rendered by poppler and inspected
+like a print shop would, the booth's database record and its reuse (kiosk/exports.py), and
+bad requests. (The print master's own resolution and refusals: test_export_resolution.py.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,7 +25,7 @@ from export import sticker as sticker_module
 from export import tee as tee_module
 from export.artwork import Artwork
 from export.preflight import preflight
-from export.specs import DPI, ExportError
+from export.specs import DPI, ExportError, print_pixels, tee_size
 from kiosk.exports import OrderError, record_export
 from render.images import ImageError
 from tests.support.paths import PEOPLE
@@ -31,6 +33,8 @@ from tests.support.paths import PEOPLE
 OPTIONS = [
     ("tee", {"layout": "full"}),
     ("tee", {"layout": "people"}),
+    ("tee", {"size": "XS", "colour": "black", "layout": "people"}),
+    ("tee", {"size": "3XL", "colour": "black", "layout": "full"}),
     ("sticker", {"size": 2}),
     ("sticker", {"size": 3}),
     ("sticker", {"size": 4}),
@@ -47,27 +51,44 @@ def _label(product: str, options: dict) -> str:
     return "-".join([product, *map(str, options.values())])
 
 
+def _people_box(mask: Image.Image) -> tuple[float, float, float, float]:
+    box = mask.point(lambda v: 255 if v >= 128 else 0).getbbox()
+    assert box is not None
+    return box[0] / mask.width, box[1] / mask.height, box[2] / mask.width, box[3] / mask.height
+
+
 @pytest.fixture(scope="module")
 def painting() -> tuple[Image.Image, Image.Image]:
-    """A stylised (painted-looking) booth photo of three people, and its people mask."""
+    """A stylised (painted-looking) booth photo of three people, and its people mask, at the
+    size a print master would be painted for the most demanding of ``OPTIONS``
+    (``print_pixels``, as the print job asks for it; enlarged here, painted there)."""
     photo = Image.open(PEOPLE / "booth_group.jpg").convert("RGB")
-    photo = photo.resize((640, round(640 * photo.height / photo.width)), Image.Resampling.LANCZOS)
+    mask = Image.open(PEOPLE / "booth_group_mask.png").convert("L")
+    aspect, box = photo.width / photo.height, _people_box(mask)
+    size = max(
+        (print_pixels(product, options, aspect, people_box=box) for product, options in OPTIONS),
+        key=lambda wh: wh[0] * wh[1],
+    )
     painted = cv2.stylization(np.asarray(photo), sigma_s=30, sigma_r=0.35)
-    mask = Image.open(PEOPLE / "booth_group_mask.png").convert("L").resize(photo.size)
-    return Image.fromarray(painted), mask
+    master = Image.fromarray(painted).resize(size, Image.Resampling.LANCZOS)
+    return master, mask.resize(size)
 
 
 @pytest.fixture(scope="module")
-def exports(painting, tmp_path_factory) -> dict[str, dict[str, Path]]:
+def exports(painting, tmp_path_factory) -> dict[str, Any]:
     """Every product and option, exported once."""
     image, mask = painting
     out = tmp_path_factory.mktemp("exports")
-    return {
+    made = {
         _label(product, options): export_product(
             image, product, options=options, out_dir=out, alpha=mask
-        ).files
+        )
         for product, options in OPTIONS
     }
+    assert all(not result.problems for result in made.values()), [
+        result.problems for result in made.values()
+    ]
+    return {"art_size": image.size, **{label: result.files for label, result in made.items()}}
 
 
 def _pdftoppm(pdf: Path, dpi: int, out: Path, *, transparent: bool = False) -> np.ndarray:
@@ -105,20 +126,27 @@ def test_preflight_passes_every_product_and_option(exports, product, options):
     png, pdf = preflight(files["png"]), preflight(files["pdf"])
     assert png.ok, png.problems
     assert pdf.ok, pdf.problems
-    assert png.facts["dpi"] == DPI and png.facts["icc"] == "sRGB built-in"
+    assert png.facts["icc"] == "sRGB built-in"
     assert pdf.facts["pages"] == 1 and pdf.facts["image_dpi"] >= 150
+    assert png.facts["art_px"] == pdf.facts["art_px"] == exports["art_size"]
+    assert png.facts["art_dpi"] >= 150
     width, height = png.facts["width"], png.facts["height"]
-    if product == "tee":
-        assert (width, height) == (3600, 4800)
-        assert pdf.facts["trim_in"] == (12.0, 16.0)
+    if product == "tee":  # the art's own resolution, over the shirt size's print area
+        area = tee_size(options.get("size", "M"))
+        assert 150 <= png.facts["dpi"] <= DPI
+        assert abs(width - area.width_in * png.facts["dpi"]) <= 1
+        assert abs(height - area.height_in * png.facts["dpi"]) <= 1
+        assert pdf.facts["trim_in"] == (area.width_in, area.height_in)
         assert png.facts["semi_transparent_pixels"] == 0
     elif product == "sticker":
+        assert png.facts["dpi"] == DPI
         assert max(width, height) == options["size"] * DPI
         assert max(pdf.facts["trim_in"]) == options["size"]
         assert pdf.facts["bleed_in"] == 0.0625
         assert pdf.facts["cut_contour"] and pdf.facts["cut_paths"] == 1
         assert png.facts["semi_transparent_pixels"] == 0
     else:
+        assert png.facts["dpi"] == DPI
         expected = {"11oz": (2700, 1050), "15oz": (2700, 1140)}[options["size"]]
         assert (width, height) == expected
         assert pdf.facts["trim_in"] == (9.0, expected[1] / DPI)
@@ -131,16 +159,23 @@ def test_tee_alpha_is_hard_and_follows_the_people(exports, painting):
     people = np.asarray(Image.open(exports["tee-people"]["png"]))
     for design in (full, people):
         assert set(np.unique(design[..., 3])) == {0, 255}  # nothing half transparent
-    # full: the whole 3:2 picture across the top, fully opaque; the rest is not printed
+    # full: the whole 3:2 picture across the top at its own pixels, fully opaque (12 in wide,
+    # so the file is 12×16 in at the art's DPI); the rest is not printed
+    art_w, art_h = painting[0].size
+    assert full.shape[:2] == (round(art_w * 16 / 12), art_w)
     rows = np.flatnonzero(full[..., 3].any(axis=1))
-    assert rows[0] == 0 and abs(rows[-1] + 1 - 3600 * 427 / 640) <= 2
+    assert rows[0] == 0 and rows[-1] + 1 == art_h
     assert full[: rows[-1] + 1, :, 3].min() == 255
+    assert np.array_equal(full[:art_h, :, :3], np.asarray(painting[0]))  # never resampled
     # people: the opaque region is the mask, where the art is; no colour where transparent
     art = Artwork.load(*painting)
     x0, y0, x1, y1 = tee_module._people_frame(art)
-    scale = min(3600 / (x1 - x0), 4800 / (y1 - y0))
+    inches_per_px = min(12 / (x1 - x0), 16 / (y1 - y0))
+    dpi = min(DPI, 1 / inches_per_px)  # the crop's own pixels, unless above 300 DPI
+    scale = dpi * inches_per_px
     w, h = round((x1 - x0) * scale), round((y1 - y0) * scale)
-    left = (3600 - w) // 2
+    assert people.shape[:2] == (round(16 * dpi), round(12 * dpi))
+    left = (people.shape[1] - w) // 2
     box = people[:h, left : left + w, 3]
     opaque = people[..., 3] == 255
     expected = np.asarray(painting[1].crop((round(x0), round(y0), round(x1), round(y1))))
@@ -185,7 +220,8 @@ def test_sticker_bleed_is_painted_past_the_cut_and_nothing_beyond(exports, artif
 
 
 def test_rectangle_sticker_without_people_bleeds_the_picture(painting, tmp_path, artifacts):
-    image, _ = painting
+    image, _ = painting  # at the size the print job paints for this sticker: about 1:1
+    image = image.resize(print_pixels("sticker", {"size": 2}, image.width / image.height))
     result = export_product(image, "sticker", options={"size": 2}, out_dir=tmp_path)
     assert result.notes and "rounded rectangle" in result.notes[0]
     pdf = preflight(result.files["pdf"])
@@ -245,6 +281,18 @@ def test_tee_proof_render_shows_the_design_on_a_checkerboard(exports, artifacts)
     assert (np.abs(lower - 232) <= 8).mean() > 0.25 and (lower >= 247).mean() > 0.25
     assert area[:300].std() > 30  # the people are there, on top
     assert (page[: margin - 2, :, :3] == 255).all()  # the proof's margin is blank paper
+
+
+def test_black_tee_proof_shows_the_shirt_colour(exports, artifacts):
+    pdf = exports["tee-3XL-black-full"]["pdf"]
+    page = _pdftoppm(pdf, 30, artifacts / "export_tee_black_proof")[..., :3].astype(int)
+    margin = 15  # 0.5 in at 30 DPI
+    area = page[margin : margin + 480, margin : margin + 360]
+    below = area[420:470, 10:350]  # under the 3:2 picture: the shirt, in dark checks
+    assert below.max() < 60 and below.std() > 5
+    top = area[20:200]  # the picture itself, edge to edge: no white border on black
+    assert (top.min(axis=2) > 240).mean() < 0.05
+    assert (page[: margin - 2] == 255).all()
 
 
 def test_files_in_the_data_directory_are_recorded_relative_to_it(settings, painting, tmp_path):
@@ -345,7 +393,9 @@ def test_the_export_library_writes_files_and_no_record(settings, painting, tmp_p
         ("sticker", {"size": 5}, "sticker size must be"),
         ("mug", {"size": "20oz"}, "mug size must be"),
         ("mug", {"layout": "diagonal"}, "mug layout must be"),
-        ("tee", {"size": 3}, "tee has no option size"),
+        ("tee", {"size": 3}, "tee size must be one of XS, S, M, L, XL, 2XL, 3XL"),
+        ("tee", {"colour": "red"}, "tee colour must be one of white, black"),
+        ("tee", {"color": "black"}, "tee has no option color"),
     ],
 )
 def test_bad_requests_are_clear_errors(painting, tmp_path, product, options, message):

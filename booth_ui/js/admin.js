@@ -1,50 +1,16 @@
-// The operator's page: health and queue (refreshed every few seconds), retry/cancel,
-// orders and their print files (reprints), event settings, and the guests' data purge.
-// The browser signs in once with the admin password (HTTP Basic); the server answers with a
-// session cookie that the page's API calls ride on. Every change (POST, PUT) also carries the
-// session's CSRF token in a header, which no other site's page can read or send.
+// The operator's page: the print desk (js/print_desk.js), health and queue (refreshed every
+// few seconds), retry/cancel, event settings, and the guests' data purge. Its calls go
+// through js/admin_api.js (the session cookie and the CSRF token).
 
+import { call } from "./admin_api.js";
 import { $, el } from "./dom.js";
+import { showDesk, startDesk } from "./print_desk.js";
 
 const REFRESH_MS = 3000;
 const ACTIVE = new Set(["queued", "running"]);
-const SAFE = new Set(["GET", "HEAD"]);
-
-let token = null; // a promise of {csrf_token, header}
-
-function csrf(renew = false) {
-  if (renew || token === null) {
-    token = fetch("/admin/api/session", { cache: "no-store" }).then(async (response) => {
-      const body = await response.json().catch(() => ({}));
-      if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
-      return body;
-    });
-    token.catch(() => { token = null; });
-  }
-  return token;
-}
-
-async function send(path, options, renew) {
-  const method = (options.method || "GET").toUpperCase();
-  const headers = options.body ? { "Content-Type": "application/json" } : {};
-  if (!SAFE.has(method)) {
-    const { csrf_token: value, header } = await csrf(renew);
-    headers[header] = value;
-  }
-  return fetch(path, { ...options, method, headers });
-}
-
-async function call(path, options = {}) {
-  let response = await send(path, options, false);
-  let body = await response.json().catch(() => ({}));
-  if (response.status === 403 && body.code === "csrf") {
-    // The session ended (expired, or the server restarted): a new one, a new token, once.
-    response = await send(path, options, true);
-    body = await response.json().catch(() => ({}));
-  }
-  if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
-  return body;
-}
+const LANES = { fast: "first picture", hq: "painting", print: "print size" };
+// Event settings the page shows only when the server has them (newer keys).
+const OPTIONAL_SETTINGS = ["order_prefix", "print_masters_for_all"];
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
@@ -65,10 +31,10 @@ async function showHealth() {
       ? `Running · ${workers} render worker${workers === 1 ? "" : "s"} on ${health.device}`
       : "Needs attention";
     $("#problems").replaceChildren(...health.problems.map((text) => el("li", {}, text)));
-    const { fast, hq } = health.queue;
+    const { fast, hq, print } = health.queue;
     $("#queue-summary").textContent =
-      `Waiting: ${fast.queued} first pictures, ${hq.queued} paintings · ` +
-      `in progress: ${fast.running + hq.running}`;
+      `Waiting: ${fast.queued} first pictures, ${hq.queued} paintings, ` +
+      `${print.queued} print renders · in progress: ${fast.running + hq.running + print.running}`;
   } catch (error) {
     badge.dataset.status = "down";
     badge.textContent = `Server unreachable: ${error.message}`;
@@ -101,7 +67,7 @@ function jobRow(job) {
     "tr",
     { dataset: { job: job.id } },
     el("td", {}, when(job.created_at)),
-    el("td", {}, job.mode === "hq" ? "painting" : "first picture"),
+    el("td", {}, LANES[job.mode] || job.mode),
     el("td", {}, job.style),
     el("td", {}, job.scene),
     status,
@@ -117,32 +83,6 @@ async function showJobs() {
     $("#jobs tbody").replaceChildren(...jobs.map(jobRow));
   } catch (error) {
     $("#jobs tbody").replaceChildren(el("tr", {}, el("td", { class: "error" }, error.message)));
-  }
-}
-
-// --- orders -----------------------------------------------------------------------------
-
-function optionText(options) {
-  return Object.entries(options).map(([key, value]) => `${key} ${value}`).join(", ");
-}
-
-async function showOrders() {
-  try {
-    const { exports } = await call("/admin/api/exports?limit=50");
-    $("#orders tbody").replaceChildren(
-      ...exports.map((order) =>
-        el(
-          "tr",
-          {},
-          el("td", {}, when(order.created_at)),
-          el("td", {}, order.product),
-          el("td", {}, optionText(order.options)),
-          el("td", {}, ...order.files.map((file) => el("a", { href: file.url }, file.role.toUpperCase()))),
-        ),
-      ),
-    );
-  } catch (error) {
-    $("#orders tbody").replaceChildren(el("tr", {}, el("td", { class: "error" }, error.message)));
   }
 }
 
@@ -169,6 +109,24 @@ async function loadEvent() {
   form.idle_timeout_s.value = settings.idle_timeout_s;
   checkboxes($("#styles"), "styles", choices.styles, settings.styles);
   checkboxes($("#scenes"), "scenes", choices.scenes, settings.scenes);
+  for (const key of OPTIONAL_SETTINGS) {
+    const known = key in settings;
+    form.querySelector(`[data-setting="${key}"]`).hidden = !known;
+    if (!known) continue;
+    const input = form.elements[key];
+    if (input.type === "checkbox") input.checked = Boolean(settings[key]);
+    else input.value = settings[key] ?? "";
+  }
+}
+
+function optionalSettings(form) {
+  const values = {};
+  for (const key of OPTIONAL_SETTINGS) {
+    if (form.querySelector(`[data-setting="${key}"]`).hidden) continue;
+    const input = form.elements[key];
+    values[key] = input.type === "checkbox" ? input.checked : input.value.trim().toUpperCase();
+  }
+  return values;
 }
 
 function checked(form, name) {
@@ -190,6 +148,7 @@ async function saveEvent(event) {
         idle_timeout_s: Number(form.idle_timeout_s.value),
         styles: checked(form, "styles"),
         scenes: checked(form, "scenes"),
+        ...optionalSettings(form),
       }),
     });
     say(status, "Saved. The booth uses them from its next guest.");
@@ -224,15 +183,16 @@ async function purge(event) {
   } catch (error) {
     say(status, `Nothing deleted: ${error.message}`, true);
   }
-  await Promise.all([showJobs(), showOrders()]);
+  await Promise.all([showJobs(), showDesk()]);
 }
 
 // --- start --------------------------------------------------------------------------------
 
 async function refresh() {
-  await Promise.all([showHealth(), showJobs(), showOrders()]);
+  await Promise.all([showHealth(), showJobs(), showDesk()]);
 }
 
+startDesk();
 $("#event").addEventListener("submit", saveEvent);
 $("#purge").addEventListener("submit", purge);
 loadEvent().catch((error) => say($("#event-status"), error.message, true));

@@ -66,8 +66,42 @@ def test_mug_and_tee_from_the_command_line(capsys, settings, hiker, tmp_path):
     Image.new("L", Image.open(hiker).size, 0).save(explicit)  # a mask with nobody in it
     tee = export(hiker, "tee --layout people", tmp_path / "t", "--mask", str(explicit))
     code, out, err = _run(capsys, settings, *tee)
-    assert code == 0, err
+    assert code == 1, err  # the files are written, and refused: the photo is no print master
     assert "note: no people found" in out
+    png = next(Path(line.split()[1]) for line in out.splitlines() if line.startswith("png"))
+    assert Image.open(png).size == (600, 800)  # 600 px over 12 in: 50 DPI, not enlarged
+    assert (
+        "PROBLEM: " + png.name + ": art is 600×399 px over 12×7.98 in: 50 effective DPI, "
+        "below the 150 DPI minimum"
+    ) in out
+
+
+def test_black_tee_size_and_check_in_words(capsys, settings, tmp_path):
+    """A print master's tee for a black XS shirt passes; ``--check`` says the art's DPI."""
+    art = Image.open(PEOPLE / "booth_group.jpg").convert("RGB").resize((1400, 933))
+    mask = Image.open(PEOPLE / "booth_group_mask.png").convert("L").resize(art.size)
+    art.save(tmp_path / "master.png")
+    mask.save(tmp_path / "master_mask.png")
+    args = export(tmp_path / "master.png", "tee --size xs --colour black", tmp_path / "t")
+    code, out, err = _run(capsys, settings, *args)
+    assert code == 0, out + err
+    files = {line.split()[0]: Path(line.split()[1]) for line in out.splitlines() if " " in line}
+    assert files["png"].name.startswith("tee-XS-black-full-")
+    assert Image.open(files["png"]).size == (1400, 1867)  # 9 in wide: 155.6 DPI, 12 in high
+    code, out, _ = _run(capsys, settings, "export", "--check", str(files["pdf"]))
+    assert code == 0 and "passes the preflight" in out
+    assert "art_dpi" in out and "155.6" in out and "colour=black" in out
+
+    small = tmp_path / "booth.png"
+    art.resize((384, 256)).save(small)
+    code, out, _ = _run(capsys, settings, *export(small, "tee", tmp_path / "s"))
+    assert code == 1
+    png = next(Path(line.split()[1]) for line in out.splitlines() if line.startswith("png"))
+    code, out, _ = _run(capsys, settings, "export", "--check", str(png))
+    assert code == 1
+    assert (
+        "PROBLEM: art is 384×256 px over 12×8 in: 32 effective DPI, below the 150 DPI minimum"
+    ) in out
 
 
 def test_check_lists_problems_with_exit_1(capsys, settings, tmp_path):
@@ -81,7 +115,9 @@ def test_check_lists_problems_with_exit_1(capsys, settings, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--product", "tee", "--size", "3"], "tee has no option size"),
+        (["--product", "tee", "--size", "3"], "tee size must be one of XS, S, M"),
+        (["--product", "tee", "--colour", "red"], "tee colour must be one of white, black"),
+        (["--product", "sticker", "--colour", "black"], "sticker has no option colour"),
         (["--product", "sticker", "--size", "10"], "sticker size must be"),
         (["--product", "mug", "--layout", "spiral"], "mug layout must be"),
         (["--product", "mug", "--mask", "missing.png"], "no such file"),

@@ -1,6 +1,6 @@
 """The preflight (export/preflight.py) on generated files: each problem a print shop would
-refuse is found and named. (Every product the exporter makes passing it:
-tests/integration/test_export.py.)"""
+refuse is found and named, art below 150 effective DPI and unembedded fonts included.
+(Every product the exporter makes passing it: tests/integration/test_export.py.)"""
 
 from __future__ import annotations
 
@@ -66,3 +66,61 @@ def test_preflight_finds_problems(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ExportError, match="neither a PNG nor a PDF"):
         preflight(tmp_path / "notes.txt")
+
+
+def _gradient(width: int, height: int) -> Image.Image:
+    """A generated picture with detail everywhere (no photo needed)."""
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.dstack([x * 255 // width, y * 255 // height, (x ^ y) & 255]).astype(np.uint8)
+    return Image.fromarray(rgb)
+
+
+def test_art_below_150_effective_dpi_is_refused_in_words(tmp_path):
+    from export import export_product
+
+    small = export_product(_gradient(384, 512), "tee", out_dir=tmp_path / "small")
+    sentence = "art is 384×512 px over 12×16 in: 32 effective DPI, below the 150 DPI minimum"
+    for path in small.files.values():
+        report = preflight(path)
+        assert sentence in report.problems, report.problems
+        assert report.facts["art_px"] == (384, 512) and report.facts["art_dpi"] == 32.0
+    assert Image.open(small.files["png"]).size == (384, 512)  # never enlarged
+
+    # an XS shirt prints 9×12 in: 1350×1800 px is its 150 DPI, 900×1200 is not
+    xs = {"size": "XS"}
+    enough = export_product(_gradient(1350, 1800), "tee", options=xs, out_dir=tmp_path / "xs")
+    assert enough.problems == ()
+    assert preflight(enough.files["pdf"]).facts["trim_in"] == (9.0, 12.0)
+    short = export_product(_gradient(900, 1200), "tee", options=xs, out_dir=tmp_path / "short")
+    assert any("over 9×12 in: 100 effective DPI, below" in p for p in short.problems)
+
+
+def test_the_floor_scales_with_a_tests_print_size(tmp_path):
+    from export import export_product
+
+    made = export_product(_gradient(180, 240), "tee", out_dir=tmp_path, scale=0.1)
+    assert made.problems == ()
+    assert preflight(made.files["png"], scale=0.1).ok
+    assert not preflight(made.files["png"]).ok
+    with pytest.raises(ExportError, match="scale is a fraction"):
+        preflight(made.files["png"], scale=2)
+
+
+def test_a_tagged_file_must_record_its_art_and_fonts_must_be_embedded(tmp_path):
+    from export.imaging import save_png
+
+    design = np.zeros((2400, 1800, 4), np.uint8)
+    design[:100, :100] = (10, 20, 30, 255)
+    untold = save_png(tmp_path / "tee.png", design, product_tag("tee", {"size": "M"}), dpi=150)
+    assert any("does not record its art" in p for p in preflight(untold).problems)
+
+    text = tmp_path / "text.pdf"
+    canvas = Canvas(str(text), pagesize=(144, 144))
+    canvas.setTrimBox([0, 0, 144, 144])
+    canvas.setBleedBox([0, 0, 144, 144])
+    canvas.setFont("Helvetica", 12)
+    canvas.drawString(10, 10, "hello")
+    canvas.save()
+    assert "the font Helvetica is not embedded (a RIP would substitute another)" in (
+        preflight(text).problems
+    )

@@ -168,7 +168,7 @@ def order_slip(slip: Slip) -> bytes:
     size = _fit(slip.number, BOLD, 64, inner)
     canvas.setFillColorRGB(*INK)
     canvas.setFont(BOLD, size)
-    number_base = top - 12 - size * 0.82
+    number_base = top - 18 - size * 0.78  # clear of the header line
     canvas.drawCentredString(page_w / 2, number_base, slip.number)
 
     qr_top = MARGIN + QR_SIDE

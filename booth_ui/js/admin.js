@@ -9,8 +9,6 @@ import { showDesk, startDesk } from "./print_desk.js";
 const REFRESH_MS = 3000;
 const ACTIVE = new Set(["queued", "running"]);
 const LANES = { fast: "first picture", hq: "painting", print: "print size" };
-// Event settings the page shows only when the server has them (newer keys).
-const OPTIONAL_SETTINGS = ["order_prefix", "print_masters_for_all"];
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
@@ -109,24 +107,8 @@ async function loadEvent() {
   form.idle_timeout_s.value = settings.idle_timeout_s;
   checkboxes($("#styles"), "styles", choices.styles, settings.styles);
   checkboxes($("#scenes"), "scenes", choices.scenes, settings.scenes);
-  for (const key of OPTIONAL_SETTINGS) {
-    const known = key in settings;
-    form.querySelector(`[data-setting="${key}"]`).hidden = !known;
-    if (!known) continue;
-    const input = form.elements[key];
-    if (input.type === "checkbox") input.checked = Boolean(settings[key]);
-    else input.value = settings[key] ?? "";
-  }
-}
-
-function optionalSettings(form) {
-  const values = {};
-  for (const key of OPTIONAL_SETTINGS) {
-    if (form.querySelector(`[data-setting="${key}"]`).hidden) continue;
-    const input = form.elements[key];
-    values[key] = input.type === "checkbox" ? input.checked : input.value.trim().toUpperCase();
-  }
-  return values;
+  form.order_prefix.value = settings.order_prefix;
+  form.print_masters_for_all.checked = settings.print_masters_for_all;
 }
 
 function checked(form, name) {
@@ -148,7 +130,8 @@ async function saveEvent(event) {
         idle_timeout_s: Number(form.idle_timeout_s.value),
         styles: checked(form, "styles"),
         scenes: checked(form, "scenes"),
-        ...optionalSettings(form),
+        order_prefix: form.order_prefix.value.trim().toUpperCase(),
+        print_masters_for_all: form.print_masters_for_all.checked,
       }),
     });
     say(status, "Saved. The booth uses them from its next guest.");

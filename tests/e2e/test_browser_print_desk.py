@@ -56,6 +56,7 @@ def desk(module_settings) -> Iterator[dict]:
                 "url": server.url,
                 "sessions": sessions,
                 "numbers": {"sticker": sticker, "mug": mug, "failed": failed, "tee": tee},
+                "capture": hiker,
             }
     finally:
         engine.dispose()
@@ -148,6 +149,27 @@ def test_the_operator_prints_hands_over_and_hands_off_orders(desk: dict, browser
         expect(cards.first).to_have_attribute("data-number", numbers["failed"])
         expect(page.locator("#desk-batch")).to_be_disabled()  # the selection is not on screen
         shots(page, "03-failed")
+
+        # The event's toggles: a new order prefix numbers the next guest's order.
+        expect(page.locator("#event input[name=order_prefix]")).to_have_value("A")
+        page.fill("#event input[name=order_prefix]", "gl")
+        page.check("#event input[name=print_masters_for_all]")
+        page.click("#event button[type=submit]")
+        expect(page.locator("#event-status")).to_contain_text("Saved")
+        settings = page.request.get(f"{desk['url']}/admin/api/settings").json()
+        assert settings["order_prefix"] == "GL" and settings["print_masters_for_all"] is True
+        placed = page.request.post(
+            f"{desk['url']}/api/captures/{desk['capture']}/orders",
+            data={"product": "sticker", "options": {"size": 2}},
+        )
+        assert placed.status == 201, placed.text()
+        number = placed.json()["order"]["number"]
+        assert number == "GL-001"
+        page.select_option("#desk-filter", "")
+        expect(card(page, number).locator(".order-status")).to_contain_text(
+            "Received", timeout=10_000
+        )
+        expect(cards.first).to_have_attribute("data-number", number)  # newest first
         assert not problems, problems
     finally:
         page.context.close()

@@ -393,8 +393,9 @@ def _make_files(
     ctx: JobContext, master: Image.Image, alpha: Image.Image | None, orders: list[PrintOrder]
 ) -> None:
     """Each order's print files from the print master (``kiosk.exports.record_export``,
-    which imports OpenCV: only this process does); an order that cannot be made fails with
-    the reason, and the others are still made."""
+    which imports OpenCV: only this process does), preflighted at the capture's print scale;
+    an order whose files cannot be made or fail the preflight fails with the reason, and the
+    others are still made."""
     from kiosk.exports import record_export
 
     assert ctx.sessions is not None, "the worker gives a print job its sessions"
@@ -406,12 +407,17 @@ def _make_files(
         try:
             export = record_export(ctx.sessions, master, product, options=options,
                                    out_dir=out_dir, alpha=mask, result_id=result_id,
-                                   files_root=ctx.data_dir)  # fmt: skip
+                                   files_root=ctx.data_dir,
+                                   scale=ctx.job.options.print_scale)  # fmt: skip
         except Exception as exc:
             log.exception("job %s: an order's files could not be made", ctx.job.id[:8])
             ctx.db(order_book.fail, order_id, failure_message(exc))
         else:
-            ctx.db(order_book.files_made, order_id, export.id)
+            if export.problems:  # never "ready" for a print shop to refuse
+                reason = "the print files did not pass the preflight: " + "; ".join(export.problems)
+                ctx.db(order_book.fail, order_id, reason)
+            else:
+                ctx.db(order_book.files_made, order_id, export.id)
         ctx.report(progress=0.92 + 0.08 * done / len(orders))
 
 

@@ -26,6 +26,7 @@ AREAS = {
     "booth": "benchmarks.bench_booth",
     "uploads": "benchmarks.bench_uploads",
     "sockets": "benchmarks.bench_sockets",
+    "print": "benchmarks.bench_print",
 }
 
 

@@ -226,17 +226,26 @@ def _copy_into(archive: zipfile.ZipFile, item: BatchFile, number: str) -> tuple[
     return digest.hexdigest(), size
 
 
-def _png_facts(path: Path) -> tuple[float | None, int, int]:
-    with Image.open(path) as image:  # the header only: no pixels decoded
-        dpi = image.info.get("dpi")
-        return (round(float(dpi[0]), 1) if dpi else None), image.width, image.height
+def _png_facts(path: Path) -> tuple[float | None, int | None, int | None]:
+    """The PNG's DPI and pixel size from its header (no pixels decoded); None for what it
+    does not say. The file is the one the export made (its hash matched), so a header that
+    cannot be read leaves the facts empty rather than stopping the hand-off."""
+    try:
+        with Image.open(path) as image:
+            dpi = image.info.get("dpi")
+            return (round(float(dpi[0]), 1) if dpi else None), image.width, image.height
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None, None, None
 
 
 def _pdf_facts(path: Path) -> tuple[float | None, tuple[float, float] | None]:
     """The placed image's effective DPI and the trim size, as the preflight reads them."""
     from export.preflight import preflight  # pypdf: only when a batch holds a PDF
 
-    facts = preflight(path).facts
+    try:
+        facts = preflight(path).facts
+    except StyleBoothError:  # not a PDF after all: no facts, as for an unreadable PNG
+        return None, None
     trim = facts.get("trim_in") or facts.get("media_in")
     return facts.get("image_dpi"), ((float(trim[0]), float(trim[1])) if trim else None)
 
@@ -248,7 +257,7 @@ def describe(item: BatchFile, product: str, sha256: str, size: int) -> FileFacts
     size_in: tuple[float, float] | None = None
     if item.role == "png":
         dpi, width, height = _png_facts(item.path)
-        if dpi:
+        if dpi and width and height:
             size_in = (round(width / dpi, 3), round(height / dpi, 3))
     elif item.role == "pdf":
         dpi, trim = _pdf_facts(item.path)

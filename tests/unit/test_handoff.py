@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from kiosk.app import create_app
-from kiosk.handoff import file_name, placement
+from kiosk.handoff import MAX_ORDERS, file_name, placement
 from tests.support.desk import make_files, painted_capture, place_order
 from tests.support.photos import guest_photo
 
@@ -123,6 +123,8 @@ async def test_orders_without_files_are_refused_by_number(client, ready, desk_se
     for body in ({"numbers": []}, {"numbers": "A-001"}, {"numbers": [1]}, {"orders": ["A-001"]}):
         response = await client.post("/admin/api/orders/batch", json=body, headers=ADMIN)
         await refused(response, 400, "numbers")
+    too_many = [f"A-{n:03d}" for n in range(1, MAX_ORDERS + 2)]
+    await refused(await batch(client, too_many), 400, f"at most {MAX_ORDERS}")
     assert sorted(path for path in data_dir.rglob("*") if path.is_file()) == before
 
 

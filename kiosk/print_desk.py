@@ -83,17 +83,20 @@ def desk_rows(
     rows = []
     for order in orders:
         row = order_book.detail(session, order)
-        job = pictures.get(order.capture_id)
-        export_id = order.export_id
+        job, export_id = pictures.get(order.capture_id), order.export_id
+        files = (
+            [
+                {"role": role, "url": links.export_file(export_id, role)}
+                for role in row["file_roles"]
+            ]
+            if export_id
+            else []
+        )
         row.update(
             product_title=PRODUCT_TITLES.get(order.product, order.product),
             option_words=option_words(order.product, dict(order.options)),
             thumbnail_url=links.path("job_image", job_id=job, kind="final") if job else None,
-            files=[
-                {"role": role, "url": links.export_file(export_id, role)}
-                for role in row["file_roles"]
-                if export_id is not None
-            ],
+            files=files,
             slip_url=str(desk["desk_slip"].url_for(number=order.number)),
             actions=list(ACTIONS[OrderStatus(order.status)]),
         )

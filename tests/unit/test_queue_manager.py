@@ -8,6 +8,8 @@ import asyncio
 import functools
 import os
 import threading
+import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -21,7 +23,7 @@ from kiosk import job_view
 from kiosk.app import create_app
 from kiosk.keys import LINKS
 from kiosk.queue import manager, tasks
-from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, job_options
+from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, JobOptionsError, job_options
 from kiosk.queue.manager import JobConflict
 from kiosk.queue.worker import DeviceLock
 from kiosk.queue.worker import Worker as RenderWorker
@@ -364,3 +366,72 @@ def test_one_hq_render_per_device_across_workers(settings) -> None:
     assert other_device.try_acquire()
     first.release()
     assert second.try_acquire()
+
+
+# --- the print lane ---------------------------------------------------------------------------
+
+
+def test_a_print_render_hands_the_device_to_a_waiting_hq_painting(db, sessions, settings) -> None:
+    """``yield_to_guests()``: with no HQ painting waiting it keeps the device; with one queued
+    it releases the device lock (the HQ lane can take it at once), waits until none waits,
+    then takes the lock back."""
+    worker = register(db)
+    hq = add_capture(db, settings)
+    for lane in (Lane.FAST, Lane.HQ):
+        db(manager.finish, claim_id(db, lane, worker), worker, JobStatus.done)
+    db(manager.print_job, hq.capture_id, JobOptions().for_print((300, 400)))
+    print_lock, hq_lock = DeviceLock(settings.data_dir, "cpu"), DeviceLock(settings.data_dir, "cpu")
+    assert print_lock.try_acquire()
+    job = db(manager.claim, Lane.PRINT, worker)
+    assert job.lane == Lane.PRINT and job.options.print_size == (300, 400)
+    ctx = tasks.JobContext(job=job, worker_id=worker, data_dir=settings.data_dir, painter=None,
+                           db=db, stopping=threading.Event(), fast_turn=tasks.FastTurn(),
+                           device_lock=print_lock)  # fmt: skip
+    ctx.yield_to_guests()  # nothing waits: the render keeps the device
+    assert not hq_lock.try_acquire() and ctx.paused_s == 0
+
+    with sessions.begin() as session:  # the next guest's painting (queued again)
+        manager.retry(session, hq.id)
+    assert db(manager.hq_waiting)
+    time.sleep(tasks.HQ_CHECK_EVERY_S)  # the check is made at most this often
+    pausing = threading.Thread(target=ctx.yield_to_guests)
+    pausing.start()
+    deadline = time.monotonic() + 2
+    while not hq_lock.try_acquire():
+        assert time.monotonic() < deadline, "the print render kept the device"
+        time.sleep(0.02)
+    assert db(manager.claim, Lane.HQ, worker).id == hq.id
+    time.sleep(0.6)
+    assert pausing.is_alive()  # waits while the HQ painting runs
+    db(manager.finish, hq.id, worker, JobStatus.done)
+    hq_lock.release()
+    pausing.join(5)
+    assert not pausing.is_alive() and ctx.paused_s >= 0.5
+    assert not hq_lock.try_acquire()  # the print render has the device again
+
+
+def test_a_stopping_worker_does_not_wait_for_the_device(db, settings) -> None:
+    lock, holder = DeviceLock(settings.data_dir, "cpu"), DeviceLock(settings.data_dir, "cpu")
+    assert holder.try_acquire()
+    stopping = threading.Event()
+    stopping.set()
+    assert not lock.acquire(stopping)
+    holder.release()
+    assert lock.acquire(threading.Event())
+
+
+def test_a_jobs_stored_print_options_are_checked_again(settings) -> None:
+    stored = JobOptions.from_settings(replace(settings, tee_dpi=300, print_scale_percent=10))
+    assert stored.tee_dpi == 300 and stored.print_scale == 0.1 and stored.print_size is None
+    again = JobOptions.from_json(stored.for_print((180, 240)).to_json())
+    assert again.print_size == (180, 240) and again.tee_dpi == 300
+    assert JobOptions.from_json({}) == JobOptions()  # an older row: the defaults
+    for bad, words in (
+        ({"print_size": [180]}, "print_size must be two positive whole numbers"),
+        ({"print_size": [0, 10]}, "print_size must be two positive whole numbers"),
+        ({"print_size": "big"}, "print_size must be two positive whole numbers"),
+        ({"print_scale": -1}, "print_scale must be a positive number"),
+        ({"tee_dpi": True}, "tee_dpi must be a positive number"),
+    ):
+        with pytest.raises(JobOptionsError, match=words):
+            JobOptions.from_json(bad)

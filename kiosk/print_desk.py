@@ -38,7 +38,8 @@ from kiosk.storage import resolve
 
 routes = web.RouteTableDef()
 
-# What the desk may do from each status (the page shows these buttons; the routes check).
+# What the desk may do from each status: the page shows these buttons, the routes refuse
+# anything else (409) with the action's sentence.
 ACTIONS = {
     OrderStatus.received: (),
     OrderStatus.painting: (),
@@ -46,6 +47,21 @@ ACTIONS = {
     OrderStatus.printed: ("collected", "reprint"),
     OrderStatus.collected: ("reprint",),
     OrderStatus.failed: ("retry",),
+}
+REFUSED = {
+    "printed": "only an order whose print files are ready can be marked printed",
+    "collected": "only a printed order can be marked collected",
+    "reprint": "only a printed order can be reprinted",
+    "retry": "only a failed order can be retried",
+}
+# The status as the desk says it (the guest's words, order_book.STATUS_TEXT, address guests).
+LABELS = {
+    OrderStatus.received: "Received",
+    OrderStatus.painting: "Painting at print size",
+    OrderStatus.files_ready: "Files ready",
+    OrderStatus.printed: "Printed",
+    OrderStatus.collected: "Collected",
+    OrderStatus.failed: "Failed",
 }
 REPRINT_NOTE = "reprinted at the print desk"
 SEND_CHUNK = 1024 * 1024
@@ -98,6 +114,7 @@ def desk_rows(
             thumbnail_url=links.path("job_image", job_id=job, kind="final") if job else None,
             files=files,
             slip_url=str(desk["desk_slip"].url_for(number=order.number)),
+            status_label=LABELS[OrderStatus(order.status)],
             actions=list(ACTIONS[OrderStatus(order.status)]),
         )
         rows.append(row)
@@ -162,25 +179,22 @@ async def get_orders(request: web.Request) -> web.Response:
 
 def change(session: Session, number: str, action: str) -> Order | None:
     """Apply one of the desk's actions; None for an unknown number, ``OrderConflict`` (a
-    409 with a sentence) when the order's status does not allow it."""
+    409 with a sentence) when the order's status does not allow it (``ACTIONS``)."""
     order = order_book.by_number(session, number)
     if order is None:
         return None
     status = OrderStatus(order.status)
+    if action not in ACTIONS[status]:
+        hint = " (use Reprint to print it again)" if "reprint" in ACTIONS[status] else ""
+        raise order_book.OrderConflict(
+            f"order {order.number} ({LABELS[status].lower()}): {REFUSED[action]}{hint}"
+        )
     if action == "retry":
         return order_book.retry_order(session, order.number)
-    if action == "printed" and status in (OrderStatus.printed, OrderStatus.collected):
-        raise order_book.OrderConflict(
-            f"order {order.number} is already printed: use Reprint to print it again"
-        )
-    if action == "reprint" and status not in (OrderStatus.printed, OrderStatus.collected):
-        raise order_book.OrderConflict(
-            f"order {order.number} is {order_book.STATUS_TEXT[status].lower()}: "
-            "only a printed order can be reprinted"
-        )
     target = OrderStatus.collected if action == "collected" else OrderStatus.printed
-    note = REPRINT_NOTE if action == "reprint" else None
-    return order_book.mark(session, order.number, target, note)
+    return order_book.mark(
+        session, order.number, target, REPRINT_NOTE if action == "reprint" else None
+    )
 
 
 def _changed_row(

@@ -9,14 +9,6 @@
 import { $, el } from "./dom.js";
 import { call, download } from "./admin_api.js";
 
-const LABELS = {
-  received: "Received",
-  painting: "Painting at print size",
-  files_ready: "Files ready",
-  printed: "Printed",
-  collected: "Collected",
-  failed: "Failed",
-};
 const BUTTONS = {
   printed: "Mark printed",
   collected: "Mark collected",
@@ -53,7 +45,7 @@ function actionButton(order, action) {
     button.disabled = true;
     try {
       const changed = await call(`/admin/api/orders/${order.number}/${action}`, { method: "POST" });
-      say(`${changed.number}: ${LABELS[changed.status].toLowerCase()}.`);
+      say(`${changed.number}: ${changed.status_label.toLowerCase()}.`);
     } catch (error) {
       say(error.message, true);
     }
@@ -63,7 +55,7 @@ function actionButton(order, action) {
 }
 
 function statusLine(order) {
-  const line = el("p", { class: "order-status", dataset: { status: order.status } }, LABELS[order.status]);
+  const line = el("p", { class: "order-status", dataset: { status: order.status } }, order.status_label);
   if (order.status === "received" || order.status === "painting") {
     const percent = Math.round(order.progress * 100);
     line.append(

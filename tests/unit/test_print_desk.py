@@ -80,6 +80,7 @@ async def test_orders_are_listed_newest_first_with_what_the_desk_needs(client, o
     assert [row["number"] for row in rows] == [orders["waiting"], orders["failed"], orders["ready"]]
     waiting, failed, ready = rows
     assert ready["status"] == "files_ready" and ready["actions"] == ["printed"]
+    assert ready["status_label"] == "Files ready"
     assert ready["product_title"] == "Sticker" and ready["option_words"] == ["2 in die-cut"]
     assert {file["role"] for file in ready["files"]} == {"png", "pdf"}
     for file in ready["files"]:  # the links download the recorded files
@@ -140,12 +141,12 @@ async def test_printed_then_collected_then_reprinted_is_stored(client, orders, s
 async def test_changes_the_status_does_not_allow_are_409_in_words(client, orders, sessions) -> None:
     ready, waiting = orders["ready"], orders["waiting"]
     before = events(sessions, waiting)
-    await assert_refused(await act(client, waiting, "printed"), 409, waiting, "order received")
-    await assert_refused(await act(client, ready, "collected"), 409, ready, "collected")
-    await assert_refused(await act(client, ready, "reprint"), 409, ready, "only a printed")
-    await assert_refused(await act(client, ready, "retry"), 409, ready, "nothing to retry")
+    await assert_refused(await act(client, waiting, "printed"), 409, waiting, "(received)")
+    await assert_refused(await act(client, ready, "collected"), 409, ready, "only a printed")
+    await assert_refused(await act(client, ready, "reprint"), 409, ready, "(files ready)")
+    await assert_refused(await act(client, ready, "retry"), 409, ready, "only a failed")
     assert (await act(client, ready, "printed")).status == 200
-    await assert_refused(await act(client, ready, "printed"), 409, "already printed", "Reprint")
+    await assert_refused(await act(client, ready, "printed"), 409, "(printed)", "use Reprint")
     assert events(sessions, waiting) == before  # a refused change records nothing
     for action in ("printed", "collected", "reprint", "retry"):
         await assert_refused(await act(client, "Z-999", action), 404, "Z-999")

@@ -1,6 +1,6 @@
 """Print-ready merchandise files: tee, sticker, mug.
 
-    from export import export_product, plan_export
+    from export import export_product, plan_export, print_pixels, product_preview
     from export.preflight import preflight
 
 They are imported on first use, so ``stylebooth --help`` (which imports
@@ -20,6 +20,8 @@ _API = {
     "ExportPlan": "export.api",
     "ExportResult": "export.api",
     "ExportError": "export.specs",
+    "print_pixels": "export.specs",
+    "product_preview": "export.preview",
 }
 __all__ = sorted(_API)
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 import aiohttp
 import pytest
 from PIL import Image
+from pypdf import PdfReader
 
 from kiosk.app import create_app
 from kiosk.handoff import MAX_ORDERS, file_name, placement
@@ -36,8 +37,8 @@ async def client(aiohttp_client, desk_settings):
 
 @pytest.fixture
 def ready(client, sessions, desk_settings) -> dict[str, dict]:
-    """Three orders of two guests with their print files, and one still waiting; each
-    number with its files on disk by role."""
+    """Three orders of two guests with their print files (a sticker, a mug, a tee), and one
+    still waiting; each number with its files on disk by role."""
     data_dir = desk_settings.data_dir
     first = painted_capture(sessions, data_dir)
     second = painted_capture(sessions, data_dir, guest_photo((210, 150)))  # files of its own
@@ -45,7 +46,7 @@ def ready(client, sessions, desk_settings) -> dict[str, dict]:
     for capture, product, options, quantity in (
         (first, "sticker", {"size": 2}, 1),
         (first, "mug", {"size": "11oz", "layout": "centred"}, 3),
-        (second, "sticker", {"size": 2}, 2),
+        (second, "tee", {"size": "XS", "colour": "black"}, 2),
     ):
         number = place_order(sessions, capture, product, options, quantity)
         made[number] = {"files": make_files(sessions, data_dir, number), "quantity": quantity}
@@ -69,7 +70,7 @@ def sha256(data: bytes) -> str:
 
 async def test_the_zip_holds_exactly_the_selected_orders_and_their_hashes(client, ready) -> None:
     numbers = [n for n in ready if n != "waiting"]
-    chosen = [numbers[2], numbers[1]]  # the second guest's sticker, then the first's mug
+    chosen = [numbers[2], numbers[1]]  # the second guest's tee, then the first's mug
     response = await batch(client, [chosen[0], chosen[1].lower(), chosen[0]])  # repeats: once
     assert response.status == 200, await response.text()
     assert response.content_type == "application/zip"
@@ -95,12 +96,16 @@ async def test_the_zip_holds_exactly_the_selected_orders_and_their_hashes(client
             on_disk = made["files"][file["role"]].read_bytes()
             assert file["sha256"] == sha256(inside) == sha256(on_disk)
             assert file["bytes"] == len(inside)
+            proof = order["product"] == "tee" and file["role"] == "pdf"
+            assert file["purpose"] == ("proof" if proof else "print")
             if file["role"] == "png":
                 with Image.open(io.BytesIO(inside)) as image:
                     assert (file["width_px"], file["height_px"]) == image.size
                     assert file["dpi"] == pytest.approx(image.info["dpi"][0], abs=0.1)
             else:
-                assert inside.startswith(b"%PDF") and file["dpi"] >= 150
+                trim = PdfReader(io.BytesIO(inside)).pages[0].trimbox
+                inches = [round(float(side) / 72, 3) for side in (trim.width, trim.height)]
+                assert file["size_in"] == inches and file["dpi"] > 0
 
     rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
     assert [(row["external_id"], row["file"], row["sha256"]) for row in rows] == [

@@ -66,6 +66,12 @@ def sizes(settings, capture_id: str) -> dict[str, tuple[int, int]]:
     return {kind: (width, height) for kind, width, height in rows(settings, query)}
 
 
+def print_master(settings, capture_id: str) -> Result:
+    query = select(Result).where(Result.capture_id == capture_id, Result.kind == ResultKind.PRINT)
+    [(found,)] = rows(settings, query)
+    return found
+
+
 def jobs(settings, capture_id: str) -> dict[Lane, Job]:
     query = select(Job).where(Job.capture_id == capture_id).order_by(Job.created_at)
     return {job.mode: job for (job,) in rows(settings, query)}
@@ -176,6 +182,45 @@ async def test_a_print_render_gives_way_to_a_new_guests_pictures(
     # and the print render says it paused for the guests.
     assert hq.started_at < printed[Lane.PRINT].finished_at
     assert printed[Lane.PRINT].timings["paused_for_guests"] > 0
+
+
+async def test_print_masters_for_everyone_paint_without_an_order(
+    aiohttp_client, booth, worker
+) -> None:
+    """The event setting on: a finished HQ painting gets its print master at the largest
+    size the booth sells, order or not; a later order makes its files from it, unpainted."""
+    app = create_app(replace(booth, admin_password="desk"))
+    client = await aiohttp_client(app)
+    admin = {"Authorization": aiohttp.encode_basic_auth("operator", "desk")}
+    put = await client.put("/admin/api/settings", json={"print_masters_for_all": True},
+                           headers=admin)  # fmt: skip
+    assert put.status == 200, await put.text()
+    try:
+        created = await upload(client, "seaside.jpg")
+        await wait_for_job(client, created["job_id"], done, worker)
+        capture_id = created["capture_id"]
+        deadline = time.monotonic() + 120
+        while ResultKind.PRINT not in sizes(booth, capture_id):
+            assert time.monotonic() < deadline, jobs(booth, capture_id)
+            await asyncio.sleep(0.2)
+        painted = jobs(booth, capture_id)[Lane.PRINT]
+        assert (await (await client.get(f"/api/captures/{capture_id}/orders")).json()) == {
+            "orders": []
+        }
+        await wait_for(lambda: jobs(booth, capture_id)[Lane.PRINT].status == "done", 60,
+                       "the print job to end")  # fmt: skip
+        master = print_master(booth, capture_id)
+
+        placed = await order(client, capture_id, "sticker", size=2)
+        ready = await wait_for_order(client, capture_id, placed["number"],
+                                     lambda o: o["status"] == "files_ready", worker)  # fmt: skip
+        assert ready["job_id"] != painted.id
+        again = print_master(booth, capture_id)
+        assert (again.sha256, again.created_at) == (master.sha256, master.created_at)
+    finally:
+        put = await client.put("/admin/api/settings", json={"print_masters_for_all": False},
+                               headers=admin)  # fmt: skip
+        assert put.status == 200
 
 
 # --- product previews in the export process ---------------------------------------------------

@@ -5,6 +5,9 @@ Always HTTP 200 while the server answers; ``status`` is ``ok`` or ``degraded`` a
 worker crash-looping (with its exit code and error), the data disk nearly full, the database
 locked or read-only, the export process dead.
 
+``queue`` counts the jobs queued and running in each lane: ``fast``, ``hq`` and ``print`` (the
+orders' print renders, which wait behind the other two).
+
 The checks that touch the disk or the database are cheap and cached for ``PROBE_TTL_S``, so a
 monitor polling every second costs the booth one probe every two seconds. The device (type,
 name, bfloat16, torch version) comes from the render workers' rows in the ``workers`` table:

@@ -7,7 +7,7 @@ Laid out the way procrastinate is:
   transaction (the server through ``kiosk.dbio.run_db``, the worker through ``in_session``);
 * ``worker``: the worker process (lanes, heartbeat, recovery, signals), calling only the
   manager;
-* ``tasks``: the two job bodies, fast and HQ, each given a ``JobContext``.
+* ``tasks``: the three job bodies, fast, HQ and print, each given a ``JobContext``.
 
 The guest's JSON view of a job is ``kiosk.job_view``, beside the routes that serve it.
 """

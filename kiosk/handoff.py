@@ -6,7 +6,8 @@ The ZIP holds each order's files under names a person can sort and read
 ``manifest.json`` (one entry per order, its files inside). Both carry the order number as
 the external id, the product, options, quantity, the placement on the product
 ("front 12x16in", "sticker 3in die-cut", "mug 11oz wrap 9x3.5in"), and each file's DPI,
-pixel size, print size, bytes and sha256.
+pixel size, print size, the art's own pixels and effective DPI (as the export wrote them
+into the file), bytes and sha256.
 
 The sha256 is computed from the bytes as they go into the ZIP, and must equal the one the
 export recorded when it made the file: a print file that went missing or changed on disk
@@ -36,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Export, Order, OrderStatus
-from export.specs import MUG_SIZES, TEE_SIZES
+from export.specs import MUG_SIZES, TAG_PREFIX, TEE_SIZES, parse_tag
 from kiosk.order_book import STATUS_TEXT
 from kiosk.storage import resolve
 from render.errors import StyleBoothError
@@ -59,6 +60,8 @@ CSV_COLUMNS = (
     "width_px",
     "height_px",
     "size_in",
+    "art_px",
+    "art_dpi",
     "bytes",
     "sha256",
 )
@@ -100,12 +103,14 @@ class FileFacts:
     file: str
     role: str
     purpose: str  # "print" or "proof"
-    dpi: float | None
-    width_px: int | None
-    height_px: int | None
-    size_in: tuple[float, float] | None
     bytes: int
     sha256: str
+    dpi: float | None = None  # the file's: pixels per inch at print size
+    width_px: int | None = None  # a PNG's; a PDF's page is its size_in
+    height_px: int | None = None
+    size_in: tuple[float, float] | None = None  # the print size (a PDF: its TrimBox)
+    art_px: str | None = None  # the art's own pixels ("1800x2400"), as the export recorded
+    art_dpi: float | None = None  # the art's effective DPI at print size
 
 
 def order_numbers(body: dict[str, Any]) -> list[str]:
@@ -226,44 +231,54 @@ def _copy_into(archive: zipfile.ZipFile, item: BatchFile, number: str) -> tuple[
     return digest.hexdigest(), size
 
 
-def _png_facts(path: Path) -> tuple[float | None, int | None, int | None]:
-    """The PNG's DPI and pixel size from its header (no pixels decoded); None for what it
-    does not say. The file is the one the export made (its hash matched), so a header that
-    cannot be read leaves the facts empty rather than stopping the hand-off."""
+def _art(tag: dict[str, str] | None) -> dict[str, Any]:
+    """The art's own pixel size and effective DPI, as the export wrote them into the file."""
+    tag = tag or {}
+    dpi = tag.get("art_dpi")
+    return {"art_px": tag.get("art"), "art_dpi": float(dpi) if dpi else None}
+
+
+def _png_facts(path: Path) -> dict[str, Any]:
+    """The PNG's DPI, pixel and print size and its art from its header (no pixels decoded).
+    The file is the one the export made (its hash matched), so a header that cannot be
+    read leaves the facts empty rather than stopping the hand-off."""
     try:
         with Image.open(path) as image:
-            dpi = image.info.get("dpi")
-            return (round(float(dpi[0]), 1) if dpi else None), image.width, image.height
+            dpi, (width, height) = image.info.get("dpi"), image.size
+            tag = parse_tag(image.info.get(TAG_PREFIX))
     except (OSError, ValueError, Image.DecompressionBombError):
-        return None, None, None
+        return {}
+    facts = {"width_px": width, "height_px": height, **_art(tag)}
+    if dpi and dpi[0]:
+        facts["dpi"] = round(float(dpi[0]), 1)
+        facts["size_in"] = (round(width / dpi[0], 3), round(height / dpi[1], 3))
+    return facts
 
 
-def _pdf_facts(path: Path) -> tuple[float | None, tuple[float, float] | None]:
-    """The placed image's effective DPI and the trim size, as the preflight reads them."""
-    from export.preflight import preflight  # pypdf: only when a batch holds a PDF
+def _pdf_facts(path: Path) -> dict[str, Any]:
+    """The placed image's effective DPI, the trim size and the art, as the preflight reads
+    them (pypdf, no images decoded)."""
+    from export.preflight import preflight  # only when a batch holds a PDF
 
     try:
         facts = preflight(path).facts
     except StyleBoothError:  # not a PDF after all: no facts, as for an unreadable PNG
-        return None, None
+        return {}
     trim = facts.get("trim_in") or facts.get("media_in")
-    return facts.get("image_dpi"), ((float(trim[0]), float(trim[1])) if trim else None)
+    return {
+        "dpi": facts.get("image_dpi"),
+        "size_in": (round(trim[0], 3), round(trim[1], 3)) if trim else None,
+        **_art(facts.get("product")),
+    }
 
 
 def describe(item: BatchFile, product: str, sha256: str, size: int) -> FileFacts:
     """The manifest's facts of one file, read from the file itself."""
-    dpi: float | None = None
-    width = height = None
-    size_in: tuple[float, float] | None = None
-    if item.role == "png":
-        dpi, width, height = _png_facts(item.path)
-        if dpi and width and height:
-            size_in = (round(width / dpi, 3), round(height / dpi, 3))
-    elif item.role == "pdf":
-        dpi, trim = _pdf_facts(item.path)
-        size_in = (round(trim[0], 3), round(trim[1], 3)) if trim else None
+    read = {"png": _png_facts, "pdf": _pdf_facts}.get(item.role)
+    facts = read(item.path) if read else {}
     purpose = "proof" if (product, item.role) in PROOFS else "print"
-    return FileFacts(item.name, item.role, purpose, dpi, width, height, size_in, size, sha256)
+    return FileFacts(file=item.name, role=item.role, purpose=purpose, bytes=size, sha256=sha256,
+                     **facts)  # fmt: skip
 
 
 def _csv(entries: list[dict[str, Any]]) -> bytes:

@@ -102,6 +102,9 @@ async def test_the_zip_holds_exactly_the_selected_orders_and_their_hashes(client
                 with Image.open(io.BytesIO(inside)) as image:
                     assert (file["width_px"], file["height_px"]) == image.size
                     assert file["dpi"] == pytest.approx(image.info["dpi"][0], abs=0.1)
+                if order["product"] == "tee":  # the tee keeps the art's own pixels
+                    assert file["art_px"].startswith(f"{image.width}x")  # the art spans it
+                    assert file["art_dpi"] == pytest.approx(file["dpi"], abs=0.1)
             else:
                 trim = PdfReader(io.BytesIO(inside)).pages[0].trimbox
                 inches = [round(float(side) / 72, 3) for side in (trim.width, trim.height)]

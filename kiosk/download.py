@@ -1,95 +1,239 @@
-"""The guest's phone page: ``/d/<token>`` (the QR code's link) and the painting itself.
+"""The guest's phone page: ``/d/<token>`` (the QR code's link), the painting and its print master.
 
 The token is per capture and unguessable (256 random bits); any other token is a 404 that
 says nothing about which captures exist.
+
+The page is written here, whole, in the event's name and the booth's look (``booth_ui/phone.css``):
+the painting, a Download button for the best resolution rendered (the print master once an
+order has painted one, else the booth's painting), a Share button, and the guest's orders with
+their status. While anything is still being made it marks itself live, and ``/ui/js/phone.js``
+fetches this same page every few seconds and swaps in what changed (no inline script: the CSP
+allows none); without JavaScript a ``<noscript>`` meta refresh does the same.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
+from pathlib import Path
+from string import Template
+from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from kiosk import event_settings
+from db.models import Capture, OrderStatus, ResultKind
+from kiosk import event_settings, order_book
 from kiosk.dbio import run_db
 from kiosk.keys import LINKS, SETTINGS
+from kiosk.links import Links
+from kiosk.orders import PRODUCTS
 from kiosk.queue import manager
 from kiosk.storage import resolve
 
 routes = web.RouteTableDef()
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+REFRESH_S = 4  # how often a live page looks again (phone.js, or the meta refresh without it)
+HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+PRODUCT_TITLES = {product["name"]: product["title"] for product in PRODUCTS}
+# What Download and Share offer: the print master once there is one, else the booth's painting.
+OFFERS = {
+    "print": ("download_print", "stylebooth.png", "image/png"),
+    "painting": ("download_painting", "stylebooth.jpg", "image/jpeg"),
+}
+UNITS = {("sticker", "size"): " in"}  # a sticker's size is its longest side in inches
 
-PAGE = """<!doctype html>
+# The page's look, kept as a stylesheet of its own and written into the page: an inline
+# <style> the CSP allows by its hash (kiosk.security), so the first paint needs no second request.
+STYLE = (Path(__file__).resolve().parent.parent / "booth_ui" / "phone.css").read_text()
+PAGE = (
+    """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-{refresh}<title>{title}</title>
-<style>
-body {{ margin: 0; font-family: system-ui, sans-serif; background: #111; color: #fff;
-  text-align: center; }}
-main {{ max-width: 40rem; margin: 0 auto; padding: 1.5rem 1rem 3rem; }}
-img {{ width: 100%; border-radius: .5rem; }}
-a.button {{ display: inline-block; margin-top: 1.2rem; padding: 1rem 2rem; border-radius: 2rem;
-  background: #ffcc33; color: #111; font-size: 1.2rem; font-weight: 700; text-decoration: none; }}
-p {{ opacity: .85; }}
-</style></head>
-<body><main><h1>{title}</h1>{body}</main></body></html>
+<title>$title</title>
+<style>"""
+    + STYLE
+    + """</style>
+<script type="module" src="/ui/js/phone.js"></script>
+$refresh</head>
+<body data-live="$live" data-refresh-s="$refresh_s"><main>
+<p class="kicker">StyleBooth</p><h1>$title</h1>
+$body
+</main></body></html>
 """
+)
 
 
-def page(title: str, body: str, *, status: int = 200, refresh: int | None = None) -> web.Response:
-    meta = f'<meta http-equiv="refresh" content="{refresh}">\n' if refresh else ""
-    text = PAGE.format(title=html.escape(title), body=body, refresh=meta)
-    return web.Response(
-        text=text,
-        status=status,
-        content_type="text/html",
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+def page(title: str, body: str, *, status: int = 200, live: bool = False) -> web.Response:
+    """The page in the event's name; ``live``: it refreshes itself (phone.js, or without
+    JavaScript the ``<noscript>`` meta refresh)."""
+    refresh = f'<noscript><meta http-equiv="refresh" content="{REFRESH_S}"></noscript>\n'
+    text = Template(PAGE).substitute(
+        title=html.escape(title),
+        body=body,
+        refresh=refresh if live else "",
+        live="1" if live else "",
+        refresh_s=REFRESH_S,
     )
+    return web.Response(text=text, status=status, content_type="text/html", headers=HEADERS)
 
 
 def not_found() -> web.Response:
     return page(
         "Link not found",
-        "<p>This download link is not valid. Scan the QR code at the booth again.</p>",
+        '<p class="note">This download link is not valid. Scan the QR code at the booth again.</p>',
         status=404,
+    )
+
+
+def phone_view(session: Session, token: str) -> dict[str, Any] | None:
+    """Everything the phone page shows, read in one go: ``manager.download_state`` (the
+    booth's painting, whether it is still being painted), the print master (path and pixel
+    size) and the capture's orders (``order_book.capture_orders``); None for an unknown
+    token. Read-only."""
+    state = manager.download_state(session, token)
+    capture_id = session.scalar(select(Capture.id).where(Capture.token == token))
+    if state is None or capture_id is None:
+        return None
+    master = manager.stored_results(session, capture_id, (ResultKind.PRINT,)).get(ResultKind.PRINT)
+    return {
+        **state,
+        "print": {"path": master.path, "size": master.size} if master else None,
+        "orders": order_book.capture_orders(session, capture_id) or [],
+    }
+
+
+def print_master(session: Session, token: str) -> str | None:
+    """The stored path of the capture's print master; None without one (or for an unknown
+    token)."""
+    capture_id = session.scalar(select(Capture.id).where(Capture.token == token))
+    if capture_id is None:
+        return None
+    found = manager.stored_results(session, capture_id, (ResultKind.PRINT,))
+    return found[ResultKind.PRINT].path if ResultKind.PRINT in found else None
+
+
+def _version(path: str) -> str:
+    """A short tag of a stored picture, so a changed picture gets a new URL (and phone.js
+    swaps only what changed)."""
+    return hashlib.sha256(path.encode()).hexdigest()[:12]
+
+
+def describe_options(product: str, options: dict[str, Any]) -> str:
+    """``T-shirt · size M · colour black · layout full``: what was ordered, in one line."""
+    parts = [PRODUCT_TITLES.get(product, product)]
+    parts += [f"{name} {value}{UNITS.get((product, name), '')}" for name, value in options.items()]
+    return " · ".join(parts)
+
+
+def order_status(order: dict[str, Any]) -> str:
+    """The order's status in words, with its progress while it paints and the reason if it
+    failed."""
+    status = OrderStatus(order["status"])
+    text = order["status_text"]
+    if status == OrderStatus.painting:
+        return f"{text}: {round(100 * order['progress'])} %"
+    if status == OrderStatus.failed:
+        reason = f": {order['error']}" if order["error"] else ""
+        return f"{text}{reason}. Please ask at the print desk."
+    if status == OrderStatus.files_ready:
+        return f"{text}: it is being printed for you. Collect it at the print desk."
+    return text
+
+
+def orders_html(orders: list[dict[str, Any]]) -> str:
+    """The guest's orders: number, what, status in words, a progress bar while open."""
+    if not orders:
+        return ""
+    items = []
+    for order in orders:
+        status = OrderStatus(order["status"])
+        number = html.escape(order["number"])
+        what = html.escape(describe_options(order["product"], order["options"]))
+        progress = ""
+        if status in order_book.OPEN:
+            progress = f'<progress max="1" value="{order["progress"]:.3f}"></progress>'
+        items.append(
+            f'<li class="order" data-status="{status.value}" data-number="{number}">'
+            f'<div class="order-head"><strong class="number">{number}</strong>'
+            f'<span class="product">{what}</span></div>'
+            f'<p class="order-status">{html.escape(order_status(order))}</p>{progress}</li>'
+        )
+    return (
+        '<h2>Your orders</h2><p class="note">Show the number at the print desk.</p>'
+        f'<ol class="orders">{"".join(items)}</ol>'
+    )
+
+
+def painting_html(view: dict[str, Any], links: Links, token: str) -> str:
+    """The painting, its Download and Share buttons: the print master when there is one
+    (the best resolution rendered), else the booth's painting. The picture on the page is
+    the booth's JPEG, a few hundred kB where the print master is megabytes of PNG."""
+    shown = links.path("download_painting", token=token, query={"v": _version(view["painting"])})
+    master = view["print"]
+    route, name, kind = OFFERS["print" if master else "painting"]
+    path = master["path"] if master else view["painting"]
+    note = "Print quality: {} × {} pixels.".format(*master["size"]) if master else ""
+    best = links.path(route, token=token, query={"v": _version(path)})
+    download = links.path(route, token=token, query={"v": _version(path), "download": "1"})
+    return (
+        f'<figure class="painting"><img id="painting" src="{shown}" alt="Your painting"></figure>'
+        '<div class="buttons">'
+        f'<a class="button primary" id="download" href="{download}" download="{name}">Download</a>'
+        f'<button class="button" id="share" type="button" hidden data-file="{best}" '
+        f'data-name="{name}" data-type="{kind}">Share</button>'
+        "</div>"
+        f'<p class="note" id="download-note">{html.escape(note)}</p>'
     )
 
 
 @routes.get("/d/{token}", name="download_page")
 async def download_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
-    found = await run_db(request, manager.download_state, token) if TOKEN.match(token) else None
-    if found is None:
+    view = await run_db(request, phone_view, token) if TOKEN.match(token) else None
+    if view is None:
         return not_found()
     values = await run_db(request, event_settings.load, request.config_dict[SETTINGS])
-    title = values["event_name"]
-    if found["painting"] is None:
-        return page(
-            title,
-            "<p>Your painting is still being made. This page updates by itself.</p>",
-            refresh=3,
-        )
-    image = request.config_dict[LINKS].path("download_painting", token=token)
-    body = (
-        f'<img src="{image}" alt="Your painting">'
-        f'<p><a class="button" href="{image}?download=1" download="stylebooth.jpg">'
-        "Download</a></p>"
+    ordering = any(OrderStatus(order["status"]) in order_book.OPEN for order in view["orders"])
+    live = view["painting_now"] or ordering
+    if view["painting"] is None:
+        body = '<p class="note">Your painting is still being made. This page updates by itself.</p>'
+    else:
+        body = painting_html(view, request.config_dict[LINKS], token)
+    status = ""
+    if view["painting"] is not None and view["painting_now"]:
+        status = "A finer version is still being painted; this page updates by itself."
+    elif ordering:
+        status = "Your order is being painted at print size; this page updates by itself."
+    body += (
+        f'<section id="live"><p class="note status">{status}</p>'
+        f"{orders_html(view['orders'])}</section>"
     )
-    if found["painting_now"]:
-        body += "<p>A finer version is still being painted; this page updates by itself.</p>"
-    return page(title, body, refresh=5 if found["painting_now"] else None)
+    return page(values["event_name"], body, live=live)
+
+
+async def _serve(request: web.Request, path: str | None, filename: str) -> web.StreamResponse:
+    if path is None:
+        return not_found()
+    headers = dict(HEADERS)
+    if "download" in request.query:
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return web.FileResponse(resolve(request.config_dict[SETTINGS].data_dir, path), headers=headers)
 
 
 @routes.get("/d/{token}/painting.jpg", name="download_painting")
 async def download_painting(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     found = await run_db(request, manager.download_state, token) if TOKEN.match(token) else None
-    if found is None or found["painting"] is None:
-        return not_found()
-    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-    if "download" in request.query:
-        headers["Content-Disposition"] = 'attachment; filename="stylebooth.jpg"'
-    path = resolve(request.config_dict[SETTINGS].data_dir, found["painting"])
-    return web.FileResponse(path, headers=headers)
+    return await _serve(request, found["painting"] if found else None, "stylebooth.jpg")
+
+
+@routes.get("/d/{token}/print.png", name="download_print")
+async def download_print(request: web.Request) -> web.StreamResponse:
+    """The print master: the painting at the largest size an order has had painted."""
+    token = request.match_info["token"]
+    path = await run_db(request, print_master, token) if TOKEN.match(token) else None
+    return await _serve(request, path, "stylebooth.png")

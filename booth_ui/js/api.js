@@ -25,20 +25,28 @@ export class ApiError extends Error {
   }
 }
 
-async function request(url, options = {}) {
-  let response;
+/** fetch(), with an unreachable server as an ApiError (an abort stays an AbortError). */
+async function send(url, options) {
   try {
-    response = await fetch(url, { cache: "no-store", ...options });
-  } catch {
+    return await fetch(url, options);
+  } catch (error) {
+    if (options.signal?.aborted) throw error;
     throw new ApiError("network unreachable", { code: "network" });
   }
+}
+
+/** The error of a refused response, in the server's words when it sent JSON. */
+async function refusal(response) {
   const isJson = (response.headers.get("content-type") || "").includes("json");
   const body = isJson ? await response.json().catch(() => null) : null;
-  if (!response.ok) {
-    const message = body?.error || `${response.status} ${response.statusText}`;
-    throw new ApiError(message, { status: response.status, code: body?.code || "http" });
-  }
-  return body;
+  const message = body?.error || `${response.status} ${response.statusText}`;
+  return new ApiError(message, { status: response.status, code: body?.code || "http" });
+}
+
+async function request(url, options = {}) {
+  const response = await send(url, { cache: "no-store", ...options });
+  if (!response.ok) throw await refusal(response);
+  return response.json().catch(() => null);
 }
 
 export const getConfig = () => request("/api/config");
@@ -55,13 +63,37 @@ export function submitCapture({ photo, filename, style, scene, source }) {
   return request("/api/captures", { method: "POST", body: form });
 }
 
-/** Order a product print of a capture; resolves to {export_id, product, files}. */
-export function placeOrder(captureId, product, options = {}) {
-  return request(`/api/captures/${encodeURIComponent(captureId)}/orders`, {
+const capturePath = (captureId) => `/api/captures/${encodeURIComponent(captureId)}`;
+
+/**
+ * Order one product of a capture (docs/print-orders.md); resolves to {order, title}, the
+ * order with its number (`A-042`). 409: the painting is not finished; 400: a bad option.
+ */
+export function placeOrder(captureId, product, options, quantity = 1) {
+  return request(`${capturePath(captureId)}/orders`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ product, options }),
+    body: JSON.stringify({ product, options, quantity }),
   });
+}
+
+/** The capture's orders with their status and progress: {orders: [...]}. */
+export const getOrders = (captureId) => request(`${capturePath(captureId)}/orders`);
+
+/** Where the preview of `product` with `options` is drawn (the design on the product). */
+export function previewUrl(captureId, product, options) {
+  const query = new URLSearchParams(Object.entries(options).map(([k, v]) => [k, String(v)]));
+  return `${capturePath(captureId)}/preview/${encodeURIComponent(product)}.png?${query}`;
+}
+
+/**
+ * The preview PNG as a Blob. Fetched rather than set as an <img> src so that a refusal
+ * (409 not painted yet, 400 a bad option) reaches the guest as the server's sentence.
+ */
+export async function getPreview(url, signal) {
+  const response = await send(url, { signal });
+  if (!response.ok) throw await refusal(response);
+  return response.blob();
 }
 
 const FINISHED = new Set(["done", "failed", "cancelled"]);

@@ -9,6 +9,7 @@ import { artStates } from "./screens/render.js";
 import { attractState } from "./screens/attract.js";
 import { cameraState } from "./screens/camera.js";
 import { failsafeState } from "./screens/failsafe.js";
+import { orderStates } from "./screens/order.js";
 import { buildPickScreens, sceneState, styleState } from "./screens/pick.js";
 import { reviewState } from "./screens/review.js";
 import { applyStrings, loadStrings, t } from "./strings.js";
@@ -22,8 +23,11 @@ const TRANSITIONS = {
   camera: ["review", "scene", "attract"],
   review: ["render", "camera", "attract"],
   render: ["result", "attract"],
-  result: ["style", "attract"],
-  failsafe: ["boot", "attract", "style", "scene", "camera", "review", "render"],
+  result: ["style", "attract", "order"],
+  order: ["confirm", "result", "attract"],
+  confirm: ["ordered", "order", "attract"],
+  ordered: ["order", "attract"],
+  failsafe: ["boot", "attract", "style", "scene", "camera", "review", "render", "result"],
 };
 const CAMERA_STATES = new Set(["camera", "review"]);
 const IDLE_WARNING_S = 10;
@@ -43,6 +47,9 @@ function lockKiosk() {
   });
 }
 
+/** A capture's ordering: the product on screen, the options chosen per product, the orders placed. */
+const noOrders = () => ({ product: null, drafts: {}, orders: [] });
+
 function createBooth() {
   const booth = {
     config: null,
@@ -50,7 +57,7 @@ function createBooth() {
     camera: new Camera($("#camera-video")),
     newSession() {
       if (booth.session.photoUrl) URL.revokeObjectURL(booth.session.photoUrl);
-      booth.session = { style: null, scene: null, photo: null, photoUrl: null };
+      booth.session = { style: null, scene: null, photo: null, photoUrl: null, ...noOrders() };
     },
     /** A new photo (camera or upload) replaces the old one and anything made from it. */
     setPhoto(photo, source, filename) {
@@ -62,6 +69,7 @@ function createBooth() {
         photoUrl: URL.createObjectURL(photo),
         capture: null,
         job: null,
+        ...noOrders(),
       });
     },
     /** The sentence a guest sees for an error. */
@@ -74,6 +82,7 @@ function createBooth() {
   booth.newSession();
 
   const { render, result } = artStates(booth);
+  const { order, confirm, ordered } = orderStates(booth);
   const states = {
     boot: {
       screen: "attract",
@@ -101,6 +110,9 @@ function createBooth() {
     review: reviewState(booth),
     render,
     result,
+    order,
+    confirm,
+    ordered,
     failsafe: failsafeState(booth),
   };
 

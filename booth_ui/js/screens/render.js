@@ -1,16 +1,11 @@
-// The painting appears (render), then the result: QR code to take it home, merch orders.
-// Both states share one screen so the picture stays put while the panel slides in.
+// The painting appears (render), then the result: QR code to take it home, the products to
+// order (each opens the order screen, js/screens/order.js). Both states share one screen so
+// the picture stays put while the panel slides in.
 
-import { placeOrder, submitCapture, watchJob } from "../api.js";
-import { $, el, fitFrame, icon, sleep } from "../dom.js";
-import { label, t } from "../strings.js";
-
-const PRODUCT_ICONS = {
-  tee: ["M8 3l-5 3 2 4 3-1.5V21h8V8.5L19 10l2-4-5-3c-.5 1.5-2 2.5-4 2.5S8.5 4.5 8 3z"],
-  sticker: ["M4 4h16v9l-7 7H4z", "M13 20v-7h7"],
-  mug: ["M4 6h12v11a3 3 0 0 1-3 3H7a3 3 0 0 1-3-3z", "M16 9h2a3 3 0 0 1 0 6h-2"],
-};
-const FALLBACK_ICON = ["M5 7h14v13H5z", "M9 7a3 3 0 0 1 6 0"];
+import { submitCapture, watchJob } from "../api.js";
+import { $, el, fitFrame, sleep } from "../dom.js";
+import { t } from "../strings.js";
+import { productIcon, productName } from "./order.js";
 const STALL_S = 180; // a running job unchanged this long: the failsafe takes over
 
 /**
@@ -179,44 +174,23 @@ export function artStates(booth) {
   };
 
   function orderButton(product, signal) {
-    const note = $("#order-status");
-    const productName = label(`product.${product.name}`, product.title);
     const button = el(
       "button",
       { class: "order", type: "button", dataset: { product: product.name } },
-      icon(...(PRODUCT_ICONS[product.name] ?? FALLBACK_ICON)),
-      el("span", {}, productName),
+      productIcon(product.name),
+      el("span", {}, productName(product)),
     );
-    button.addEventListener(
-      "click",
-      async () => {
-        button.disabled = true;
-        button.dataset.state = "busy";
-        note.dataset.tone = "info";
-        note.textContent = t("result.ordering");
-        try {
-          await placeOrder(booth.session.capture.capture_id, product.name, {});
-          if (signal.aborted) return;
-          button.dataset.state = "done";
-          note.dataset.tone = "ok";
-          note.textContent = t("result.ordered", { product: productName });
-        } catch (error) {
-          if (signal.aborted) return;
-          button.disabled = false;
-          button.dataset.state = "failed";
-          note.dataset.tone = "error";
-          note.textContent = t("result.order_failed", { error: booth.describe(error) });
-        }
-      },
-      { signal },
-    );
+    button.addEventListener("click", () => booth.machine.go("order", { product: product.name }), {
+      signal,
+    });
     return button;
   }
 
   const result = {
     screen: "art",
     step: "result",
-    enter({ job }, signal) {
+    enter(data, signal) {
+      const job = data.job ?? booth.session.job; // back from ordering: the same painting
       // The painting glides into its place as the panel arrives.
       const reveal = () => {
         screen.dataset.phase = "result";
@@ -232,7 +206,10 @@ export function artStates(booth) {
       status.textContent = style ? t("result.after", style) : "";
       if (job?.final_url) frame.show(job.final_url, "final");
       $("#qr").src = job?.qr_url ?? "";
-      $("#order-status").textContent = "";
+      const numbers = booth.session.orders.map((order) => order.number);
+      const note = $("#order-status");
+      note.dataset.tone = "ok";
+      note.textContent = numbers.length ? t("result.orders_so_far", { numbers: numbers.join(", ") }) : "";
       $("#orders").replaceChildren(...booth.config.products.map((product) => orderButton(product, signal)));
       $("#again").addEventListener("click", () => booth.machine.go("style"), { signal });
       $("#done").addEventListener("click", () => booth.machine.go("attract"), { signal });

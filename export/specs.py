@@ -37,7 +37,7 @@ TEE_SIZES = {
 }
 TEE_COLOURS = ("white", "black")  # the shirt
 TEE_LAYOUTS = ("full", "people")  # the whole rectangle, or the people on a transparent ground
-TEE_PROOF_DPI = 150  # the proof PDF shows the design at this resolution
+TEE_PROOF_DPI = 150  # the proof PDF shows the design at this resolution (at most the file's)
 TEE_PROOF_MARGIN_IN = 0.5
 TEE_PROOF_CAPTION_IN = 1.0
 TEE_PEOPLE_MARGIN = 0.04  # people-only tee: the crop around the people, as a fraction
@@ -67,14 +67,10 @@ class ExportError(StyleBoothError, code="bad_options"):
 
 @dataclass(frozen=True)
 class PrintSize:
-    """A physical print area and its pixel size at ``DPI`` (or at ``at(dpi)``)."""
+    """A physical print area; ``at(dpi)`` is its pixel size at a resolution."""
 
     width_in: float
     height_in: float
-
-    @property
-    def pixels(self) -> tuple[int, int]:
-        return self.at(DPI)
 
     def at(self, dpi: float) -> tuple[int, int]:
         return round(self.width_in * dpi), round(self.height_in * dpi)

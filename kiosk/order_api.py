@@ -1,7 +1,7 @@
 """The guest's orders (docs/print-orders.md): place one, follow them, preview a product.
 
 An order is taken at once (a number, status received) and made in the background: its print
-job paints the capture at print size and makes the files (``kiosk.queue.tasks.run_print``).
+job paints the capture at print size and makes the files (``kiosk.queue.print_job.run_print``).
 The booth and the phone page follow it with ``GET …/orders``. A product preview (the design
 on a tee, a mug, a sticker) is drawn in the export process and kept in the capture's folder,
 so it goes with the guest's purge.

@@ -7,7 +7,8 @@ Laid out the way procrastinate is:
   transaction (the server through ``kiosk.dbio.run_db``, the worker through ``in_session``);
 * ``worker``: the worker process (lanes, heartbeat, recovery, signals), calling only the
   manager;
-* ``tasks``: the three job bodies, fast, HQ and print, each given a ``JobContext``.
+* ``tasks``: the fast and HQ job bodies, each given a ``JobContext``; ``print_job``: the
+  print job's body (the painting at print size, then its orders' files).
 
 The guest's JSON view of a job is ``kiosk.job_view``, beside the routes that serve it.
 """

@@ -7,7 +7,7 @@ database URL. The models load once per process. Three lanes run as threads:
 * the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``), one at a time per device (a file
   lock in the data directory, ``tasks.DeviceLock``, so two workers on one machine never
   paint at once);
-* the **print lane** takes ``PRINT`` jobs (``tasks.run_print``) under the same device lock,
+* the **print lane** takes ``PRINT`` jobs (``print_job.run_print``) under the same device lock,
   only while no HQ painting waits, and gives the lock back to one that comes meanwhile
   (``JobContext.yield_to_guests``).
 
@@ -46,7 +46,7 @@ from db.models import JobStatus, Lane, new_id
 from kiosk import order_book
 from kiosk.cli import configure_logging
 from kiosk.config import Settings
-from kiosk.queue import manager, tasks
+from kiosk.queue import manager, print_job, tasks
 from kiosk.queue.jobs import ClaimedJob
 from kiosk.queue.tasks import DeviceLock
 
@@ -66,7 +66,7 @@ LANE_BACKOFF_CAP_S = 30.0  # a lane that keeps failing (database gone, disk full
 ID_PREFIX = 8  # characters of a job or capture id that the log shows
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 EXIT_FATAL = 3  # the worker could not start or run; its error is in its row
-BODIES = {Lane.FAST: tasks.run_fast, Lane.HQ: tasks.run_hq, Lane.PRINT: tasks.run_print}
+BODIES = {Lane.FAST: tasks.run_fast, Lane.HQ: tasks.run_hq, Lane.PRINT: print_job.run_print}
 POLLS = {Lane.FAST: FAST_POLL_S, Lane.HQ: HQ_POLL_S, Lane.PRINT: PRINT_POLL_S}
 
 

@@ -66,6 +66,16 @@ def test_a_tee_from_a_print_master_keeps_its_pixels_and_passes(portrait, tmp_pat
         assert _tag(path)["art_in"] == "12x16"
 
 
+def test_art_finer_than_300_dpi_is_reduced_and_says_its_own_size(portrait, tmp_path):
+    fine = portrait[0].resize((4000, 5333), Image.Resampling.LANCZOS)
+    made = export_product(fine, "tee", out_dir=tmp_path)
+    assert made.problems == ()
+    png = Image.open(made.files["png"])
+    assert png.size == (3600, 4800) and round(png.info["dpi"][0]) == 300
+    report = preflight(made.files["png"])
+    assert report.facts["art_px"] == (4000, 5333) and report.facts["art_dpi"] == 333.3
+
+
 def test_a_booth_painting_as_a_tee_is_refused_in_words(portrait, tmp_path):
     """The booth's 384×512 painting on a 12×16 in print is 32 DPI: no upscale hides it."""
     small = portrait[0].resize((384, 512), Image.Resampling.LANCZOS)

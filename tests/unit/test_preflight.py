@@ -124,14 +124,3 @@ def test_a_tagged_file_must_record_its_art_and_fonts_must_be_embedded(tmp_path):
     assert "the font Helvetica is not embedded (a RIP would substitute another)" in (
         preflight(text).problems
     )
-
-
-def test_art_finer_than_300_dpi_is_reduced_and_says_its_own_size(tmp_path):
-    from export import export_product
-
-    made = export_product(_gradient(4000, 5333), "tee", out_dir=tmp_path)
-    assert made.problems == ()
-    png = Image.open(made.files["png"])
-    assert png.size == (3600, 4800) and round(png.info["dpi"][0]) == 300
-    report = preflight(made.files["png"])
-    assert report.facts["art_px"] == (4000, 5333) and report.facts["art_dpi"] == 333.3

@@ -156,3 +156,61 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
             second_worker.kill()
             second_worker.wait()
     assert "requeued interrupted jobs" in log.read_text()
+
+
+async def test_a_print_render_stopped_midway_is_finished_by_the_next_worker(
+    aiohttp_client, settings, tmp_path
+) -> None:
+    """SIGTERM while a tee is painted at print size: the print job goes back to the queue
+    (the attempt not counted), its order keeps painting (not failed), and the next worker
+    paints it and makes the files."""
+    settings = replace(settings, fast_size=192, hq_size=160, hq_budget_s=4, print_scale_percent=25)
+    log = tmp_path / "worker.log"
+    client = await aiohttp_client(create_app(settings))
+    orders_url = ""
+    first_worker = start_worker(settings, log)
+    try:
+        created = await upload(client, "hiker.jpg")
+        await wait_for_job(client, created["job_id"], lambda s: s["status"] == "done", first_worker)
+        orders_url = f"/api/captures/{created['capture_id']}/orders"
+        response = await client.post(orders_url, json={"product": "tee"})
+        assert response.status == 201, await response.text()
+        number = (await response.json())["order"]["number"]
+        under_way = lambda o: o["status"] == "painting" and o["progress"] > 0.05  # noqa: E731
+        await wait_for_order(client, orders_url, number, first_worker, under_way)
+        first_worker.send_signal(signal.SIGTERM)
+        assert first_worker.wait(timeout=30) == 0
+    finally:
+        if first_worker.poll() is None:
+            first_worker.kill()
+            first_worker.wait()
+    interrupted = await wait_for_order(client, orders_url, number, None, lambda o: True)
+    assert interrupted["status"] == "painting" and interrupted["error"] is None
+    released = hq_job(settings, interrupted["job_id"])
+    assert released.status == JobStatus.queued and released.attempts == 0
+    assert released.stage == "interrupted"
+
+    second_worker = start_worker(settings, log)
+    try:
+        ready = await wait_for_order(client, orders_url, number, second_worker,
+                                     lambda o: o["status"] == "files_ready")  # fmt: skip
+    finally:
+        second_worker.send_signal(signal.SIGTERM)
+        second_worker.wait(timeout=30)
+    assert ready["job_id"] == interrupted["job_id"]  # the same job, finished
+    finished = hq_job(settings, ready["job_id"])
+    assert finished.status == JobStatus.done and finished.attempts == 1
+    assert [e["status"] for e in ready["events"]] == ["received", "painting", "files_ready"]
+
+
+async def wait_for_order(client, url: str, number: str, worker, predicate) -> dict:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        [found] = [o for o in (await (await client.get(url)).json())["orders"]
+                   if o["number"] == number]  # fmt: skip
+        if predicate(found):
+            return found
+        assert found["status"] != "failed", found["error"]
+        assert worker is None or worker.poll() is None, "the worker died"
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"order {number} never got there: {found}")

@@ -154,3 +154,13 @@ def test_names_and_placements_say_the_product_and_its_options() -> None:
     assert placement("tee", {**tee, "size": "2XL"}) == "front 12x16in"
     assert placement("sticker", {"size": 4}) == "sticker 4in die-cut"
     assert placement("mug", {"size": "15oz", "layout": "wrap"}) == "mug 15oz wrap 9x3.8in"
+
+
+async def test_a_hand_off_that_would_fill_the_disk_is_refused(
+    aiohttp_client, ready, desk_settings
+) -> None:
+    """The same booth, told to keep more free space than the disk has: 507 in words."""
+    full = await aiohttp_client(create_app(replace(desk_settings, min_free_mb=10**9)))
+    numbers = [n for n in ready if n != "waiting"]
+    response = await batch(full, numbers)
+    await refused(response, 507, "MB free", "fewer orders")

@@ -1,6 +1,7 @@
 """Restart recovery with a real SQLite file and real `stylebooth worker` processes: a worker
 killed mid-render loses nothing; once its row in the workers table goes stale it is not
-counted, and the next worker requeues and finishes the job; finished results stay."""
+counted, and the next worker requeues and finishes the job; finished results stay. A print
+render stopped midway is finished by the next worker, its order never failed."""
 
 from __future__ import annotations
 

@@ -323,10 +323,10 @@ def _fill(orders: list[handoff.BatchOrder], spool: IO[bytes]) -> int:
 
 
 def _zip_name(orders: list[handoff.BatchOrder]) -> str:
+    """``stylebooth-20261202-1405-A-042.zip``, or ``…-1405-12-orders.zip`` for several."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
-    first, last = orders[0].number, orders[-1].number
-    span = first if len(orders) == 1 else f"{first}_to_{last}"
-    return f"stylebooth-{stamp}-{span}.zip"
+    what = orders[0].number if len(orders) == 1 else f"{len(orders)}-orders"
+    return f"stylebooth-{stamp}-{what}.zip"
 
 
 @routes.post("/api/orders/batch", name="desk_batch")

@@ -74,7 +74,7 @@ async def test_the_zip_holds_exactly_the_selected_orders_and_their_hashes(client
     response = await batch(client, [chosen[0], chosen[1].lower(), chosen[0]])  # repeats: once
     assert response.status == 200, await response.text()
     assert response.content_type == "application/zip"
-    assert ".zip" in response.headers["Content-Disposition"]
+    assert "-2-orders.zip" in response.headers["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(await response.read()))
     manifest = json.loads(archive.read("manifest.json"))
     orders = manifest["orders"]

@@ -131,6 +131,13 @@ class Settings:
         env=False,
     )
 
+    def __post_init__(self) -> None:
+        # Out of these ranges every tee order would fail its preflight (below 150 DPI) or be
+        # painted larger than a print shop takes (over 300), or no print would be sized.
+        for key, low, high in (("tee_dpi", 150, 300), ("print_scale_percent", 1, 100)):
+            if not low <= getattr(self, key) <= high:
+                raise ConfigError(f"{key}: a whole number from {low} to {high}")
+
     @property
     def models(self) -> Path:
         return self.model_dir if self.model_dir is not None else self.data_dir / "models"

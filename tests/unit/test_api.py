@@ -350,7 +350,11 @@ async def test_an_order_gets_a_number_and_a_print_job(client, booth_settings) ->
     assert listed[0]["job_id"] == listed[1]["job_id"] is not None
     health = await (await client.get("/healthz")).json()
     assert health["queue"]["print"] == {"queued": 1, "running": 0}
-    # The event's prefix numbers the next order.
+    # The event's prefix numbers the next order (one to three capital letters).
+    bad = await client.put("/admin/api/settings", json={"order_prefix": "b-1"}, headers=ADMIN)
+    assert "order_prefix: one to three capital letters" in await assert_error(
+        bad, 400, "bad_setting"
+    )
     put = await client.put("/admin/api/settings", json={"order_prefix": "BTH"}, headers=ADMIN)
     assert put.status == 200, await put.text()
     mug = await client.post(url, json={"product": "mug", "options": {"layout": "wrap"}})

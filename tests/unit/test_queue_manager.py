@@ -21,6 +21,7 @@ from db.models import Job, JobStatus, Lane, ResultKind, Worker, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
 from kiosk import job_view
 from kiosk.app import create_app
+from kiosk.config import ConfigError, load_settings
 from kiosk.keys import LINKS
 from kiosk.queue import manager, tasks
 from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, JobOptionsError, job_options
@@ -435,3 +436,13 @@ def test_a_jobs_stored_print_options_are_checked_again(settings) -> None:
     ):
         with pytest.raises(JobOptionsError, match=words):
             JobOptions.from_json(bad)
+
+
+def test_the_print_settings_are_checked_at_load() -> None:
+    assert load_settings(env={"STYLEBOOTH_PRINT_SCALE_PERCENT": "10"}).print_scale_percent == 10
+    for env, words in (
+        ({"STYLEBOOTH_TEE_DPI": "72"}, "tee_dpi: a whole number from 150 to 300"),
+        ({"STYLEBOOTH_PRINT_SCALE_PERCENT": "0"}, "print_scale_percent: a whole number from 1"),
+    ):
+        with pytest.raises(ConfigError, match=words):
+            load_settings(env=env)

@@ -26,7 +26,7 @@ from PIL import Image
 from export import mug, sticker, tee
 from export.artwork import Artwork
 from export.preflight import preflight
-from export.specs import normalize_options
+from export.specs import check_scale, normalize_options
 from render.files import sha256_bytes
 from render.images import ImageSource
 
@@ -129,6 +129,7 @@ def plan_export(
     ``ExportError`` for a bad request.
     """
     opts = normalize_options(product, options)
+    scale = check_scale(scale)
     art = Artwork.load(source_image, alpha)
     key = export_key(art, product, opts)
     return ExportPlan(art, product, opts, key, tuple(_notes(art, product, opts)), scale)

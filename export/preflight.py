@@ -39,6 +39,7 @@ from export.specs import (
     TAG_PREFIX,
     TEE_SIZES,
     ExportError,
+    check_scale,
     parse_tag,
 )
 
@@ -55,9 +56,7 @@ class PreflightReport:
 
 def preflight(path: str | Path, *, scale: float = 1.0) -> PreflightReport:
     """Check one print file. A file that is neither PNG nor PDF is an ``ExportError``."""
-    if not 0 < scale <= 1:
-        raise ExportError(f"the preflight's scale is a fraction in (0, 1]; got {scale}")
-    floor = MIN_DPI * scale
+    floor = MIN_DPI * check_scale(scale)
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"no such file: {path}")

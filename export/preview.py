@@ -30,7 +30,7 @@ from export.specs import (
     normalize_options,
     tee_size,
 )
-from render.images import ImageSource, load_image
+from render.images import ImageSource
 
 MIN_WIDTH, MAX_WIDTH = 120, 2048
 SUPERSAMPLE = 2  # outlines are drawn at twice the size and reduced: smooth edges
@@ -78,14 +78,16 @@ def product_preview(
 
 
 def _reduced(image: ImageSource, alpha: Image.Image | None, long_side: int) -> Artwork:
-    """The artwork, reduced to ``long_side`` when larger: a preview shows no more."""
-    picture = load_image(image, keep_alpha=True)
-    factor = max(picture.size) / long_side
+    """The artwork (checked as an export checks it), reduced to ``long_side`` when larger:
+    a preview shows no more."""
+    art = Artwork.load(image, alpha)
+    factor = max(art.size) / long_side
     if factor <= 1:
-        return Artwork.load(picture, alpha)
-    size = (round(picture.width / factor), round(picture.height / factor))
-    small = picture.resize(size, Image.Resampling.BOX)
-    return Artwork.load(small, None if alpha is None else alpha.convert("L").resize(size))
+        return art
+    size = (round(art.size[0] / factor), round(art.size[1] / factor))
+    rgb = cv2.resize(art.rgb, size, interpolation=cv2.INTER_AREA)
+    mask = None if art.alpha is None else cv2.resize(art.alpha, size, interpolation=cv2.INTER_AREA)
+    return Artwork(rgb, mask)
 
 
 def _outline(

@@ -145,6 +145,13 @@ def mug_size(size: str) -> PrintSize:
     return PrintSize(*MUG_SIZES[size])
 
 
+def check_scale(scale: float) -> float:
+    """A test's print scale: a fraction in (0, 1] (1: real print sizes), or ``ExportError``."""
+    if not (isinstance(scale, int | float) and 0 < scale <= 1):
+        raise ExportError(f"the print scale is a fraction in (0, 1]; got {scale!r}")
+    return float(scale)
+
+
 def art_area_in(product: str, options: dict[str, Any], aspect: float) -> tuple[float, float] | None:
     """The print size (w, h inches) the art's frame covers, for art of ``aspect`` (w/h).
 
@@ -192,8 +199,9 @@ def print_pixels(
     around the people, larger on the product than the frame would be: given the people's box
     as fractions of the frame (x0, y0, x1, y1), the answer is large enough for that crop.
     """
-    if aspect <= 0 or not math.isfinite(aspect) or scale <= 0:
-        raise ExportError(f"an art aspect and scale must be positive; got {aspect}, {scale}")
+    if not aspect > 0 or not math.isfinite(aspect):
+        raise ExportError(f"an art's aspect (width / height) must be positive; got {aspect}")
+    scale = check_scale(scale)
     opts = normalize_options(product, options)
     target_dpi = dpi if product == "tee" else DPI
     width_in, height_in = art_area_in(product, opts, aspect)  # type: ignore[misc]

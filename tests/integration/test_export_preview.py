@@ -14,6 +14,7 @@ from export import export_product
 from export.preview import BACKDROP, product_preview, tee_print_area
 from export.specs import ExportError
 from export.tee import SHIRT_RGB
+from render.images import ImageError
 from tests.support.paths import PEOPLE
 
 WIDTH = 480
@@ -151,3 +152,10 @@ def test_bad_preview_requests_are_clear_errors(booth_painting):
         product_preview(image, mask, "mug", {}, width=10)
     with pytest.raises(ExportError, match="unknown product"):
         product_preview(image, mask, "poster", {})
+    with pytest.raises(ExportError, match="the people mask is 10×10"):
+        product_preview(image, Image.new("L", (10, 10)), "sticker", {})
+    big = image.resize((1800, 1200))  # reduced for the preview, after the mask is checked
+    with pytest.raises(ExportError, match="the people mask is 10×10 but the picture is 1800×1200"):
+        product_preview(big, Image.new("L", (10, 10)), "sticker", {})
+    with pytest.raises(ImageError):
+        product_preview(b"not a picture", None, "tee", {})

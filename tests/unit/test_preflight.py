@@ -104,6 +104,9 @@ def test_the_floor_scales_with_a_tests_print_size(tmp_path):
     assert not preflight(made.files["png"]).ok
     with pytest.raises(ExportError, match="scale is a fraction"):
         preflight(made.files["png"], scale=2)
+    with pytest.raises(ExportError, match="scale is a fraction"):  # before anything is written
+        export_product(_gradient(180, 240), "tee", out_dir=tmp_path / "never", scale=0)
+    assert not (tmp_path / "never").exists()
 
 
 def test_a_tagged_file_must_record_its_art_and_fonts_must_be_embedded(tmp_path):

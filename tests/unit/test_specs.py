@@ -77,8 +77,11 @@ def test_print_pixels_scale_and_people_crop():
     assert abs(crop[1] * (0.8 + 2 * pad * 0.75) / 16 - 150) < 1
     sticker = print_pixels("sticker", {"size": 2}, 1.0, people_box=(0.0, 0.0, 0.5, 0.5))
     assert sticker == (1200, 1200)
-    with pytest.raises(ExportError, match="positive"):
+    with pytest.raises(ExportError, match="aspect"):
         print_pixels("tee", {}, 0.0)
+    for scale in (0, -1, 1.5, float("nan")):
+        with pytest.raises(ExportError, match=r"print scale is a fraction in \(0, 1\]"):
+            print_pixels("tee", {}, 0.75, scale)
 
 
 def test_effective_dpi_is_the_coarser_axis():

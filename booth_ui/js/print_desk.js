@@ -102,6 +102,7 @@ function card(order) {
         el("span", { class: "product" }, `${order.product_title} × ${order.quantity}`),
       ),
       el("p", { class: "options" }, order.option_words.join(" · ")),
+      el("p", { class: "when" }, `Ordered ${new Date(order.created_at).toLocaleString()}`),
       statusLine(order),
       el("p", { class: "files" }, ...links),
       el("p", { class: "actions" }, ...order.actions.map((action) => actionButton(order, action))),

@@ -259,20 +259,53 @@ def detail(session: Session, order: Order) -> dict[str, Any]:
     return {**order_json(order), "progress": round(progress, 4), "file_roles": roles}
 
 
+def _taken() -> Any:
+    """Each order's first event id: the order in which orders were taken (the database's
+    clock gives seconds; event ids only grow)."""
+    return (
+        select(OrderEvent.order_id, func.min(OrderEvent.id).label("seq"))
+        .group_by(OrderEvent.order_id)
+        .subquery()
+    )
+
+
 def capture_orders(session: Session, capture_id: str) -> list[dict[str, Any]] | None:
     """A capture's orders, oldest first, each as ``detail``; None for an unknown capture."""
     if manager.capture_options(session, capture_id) is None:
         return None
+    taken = _taken()
     orders = session.scalars(
         select(Order)
+        .outerjoin(taken, taken.c.order_id == Order.id)
         .where(Order.capture_id == capture_id)
         .options(selectinload(Order.events))
-        .order_by(Order.created_at, Order.number)
+        .order_by(Order.created_at, taken.c.seq)
     )
     return [detail(session, order) for order in orders]
 
 
 # --- the print desk's side --------------------------------------------------------------------
+
+
+def newest(session: Session, status: OrderStatus | None, limit: int) -> list[Order]:
+    """The newest orders first (of one status, or all), their events loaded: the desk's list."""
+    taken = _taken()
+    query = (
+        select(Order)
+        .outerjoin(taken, taken.c.order_id == Order.id)
+        .options(selectinload(Order.events))
+        .order_by(Order.created_at.desc(), taken.c.seq.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Order.status == status)
+    return list(session.scalars(query))
+
+
+def by_numbers(session: Session, numbers: list[str]) -> dict[str, Order]:
+    """The orders of these numbers (those that exist), by number: the desk's batch."""
+    wanted = [number.strip().upper() for number in numbers]
+    return {o.number: o for o in session.scalars(select(Order).where(Order.number.in_(wanted)))}
 
 
 def mark(

@@ -233,3 +233,20 @@ def test_a_purge_takes_the_guests_orders_their_history_and_print_files(
         assert session.get(Export, "e1") is None
     assert not folder.exists() and not (exports_dir / capture_id).exists()
     assert place(db, painted_capture(db, settings))["number"] == "A-003"  # never given twice
+
+
+def test_the_desk_lists_the_newest_first_and_finds_orders_by_number(db, settings) -> None:
+    capture_id = painted_capture(db, settings)
+    numbers = [place(db, capture_id)["number"] for _ in range(3)]  # within one second, mostly
+    order_id = db(lambda s: order_book.by_number(s, numbers[1]).id)
+    db(order_book.fail, order_id, "smudged")
+    assert [o["number"] for o in db(order_book.capture_orders, capture_id)] == numbers
+
+    def listed(status=None, limit=10):
+        return db(lambda s: [o.number for o in order_book.newest(s, status, limit)])
+
+    assert listed() == numbers[::-1]
+    assert listed(limit=2) == numbers[:0:-1]
+    assert listed(OrderStatus.failed) == [numbers[1]]
+    found = db(lambda s: sorted(order_book.by_numbers(s, [numbers[0].lower(), " Z-001 "])))
+    assert found == [numbers[0]]

@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="write print-ready tee, sticker or mug files, or preflight one (--check)",
         description="Write print-ready files for a painting, or check one print file.",
     )
-    parser.add_argument("result", nargs="?", help="image file, or a result id from the database")
+    parser.add_argument(
+        "result", nargs="?", help="image file (a print master), or a result id from the database"
+    )
     parser.add_argument("--product", choices=PRODUCTS, help="what to print")
     parser.add_argument(
         "--size",

@@ -218,3 +218,35 @@ def test_a_black_shirt_has_no_white_fringe_around_the_people(tmp_path, artifacts
         shown = Image.fromarray(shirt)
         shown.alpha_composite(Image.fromarray(design_))
         shown.crop((600, 0, 1500, 700)).save(artifacts / f"export_{name}.png")
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.0])
+def test_print_pixels_is_enough_for_every_option_and_less_is_refused(tmp_path, scale):
+    """The print job paints the size ``print_pixels`` names (with the people's box): every
+    product and option made from that size passes the preflight at the same scale, and less
+    than the 150 DPI floor is refused (a tee asks for the floor, a sticker or mug for 300)."""
+    photo = Image.open(PEOPLE / "hiker.jpg").convert("RGB")
+    mask = Image.open(PEOPLE / "hiker_mask.png").convert("L")
+    box = mask.point(lambda v: 255 if v >= 128 else 0).getbbox()
+    assert box is not None
+    people = (box[0] / mask.width, box[1] / mask.height, box[2] / mask.width, box[3] / mask.height)
+    aspect = photo.width / photo.height
+    options = [
+        ("tee", {"size": s, "layout": lay}) for s in ("XS", "M") for lay in ("full", "people")
+    ]
+    options += [("sticker", {"size": s}) for s in (2, 4)]
+    options += [("mug", {"size": "15oz", "layout": lay}) for lay in ("centred", "sides", "wrap")]
+    for product, opts in options:
+        size = print_pixels(product, opts, aspect, scale, people_box=people)
+        art, art_mask = photo.resize(size, Image.Resampling.LANCZOS), mask.resize(size)
+        made = export_product(
+            art, product, options=opts, out_dir=tmp_path, alpha=art_mask, scale=scale
+        )
+        assert made.problems == (), (product, opts, size, made.problems)
+        part = 2 / 3 if product == "tee" else 1 / 3  # of 150 DPI; of 300 DPI
+        less = (round(size[0] * part), round(size[1] * part))
+        short = export_product(
+            art.resize(less), product, options=opts, out_dir=tmp_path / "less",
+            alpha=art_mask.resize(less), scale=scale,
+        )  # fmt: skip
+        assert any("effective DPI, below" in p for p in short.problems), (product, opts, less)

@@ -29,7 +29,7 @@ from kiosk import event_settings, order_book
 from kiosk.dbio import run_db
 from kiosk.keys import LINKS, SETTINGS
 from kiosk.links import Links
-from kiosk.orders import PRODUCTS
+from kiosk.orders import PRODUCT_TITLES
 from kiosk.queue import manager
 from kiosk.storage import resolve
 
@@ -38,7 +38,6 @@ routes = web.RouteTableDef()
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 REFRESH_S = 4  # how often a live page looks again (phone.js, or the meta refresh without it)
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-PRODUCT_TITLES = {product["name"]: product["title"] for product in PRODUCTS}
 # What Download and Share offer: the print master once there is one, else the booth's painting.
 OFFERS = {
     "print": ("download_print", "stylebooth.png", "image/png"),
@@ -140,7 +139,7 @@ def order_status(order: dict[str, Any]) -> str:
         reason = f": {order['error']}" if order["error"] else ""
         return f"{text}{reason}. Please ask at the print desk."
     if status == OrderStatus.files_ready:
-        return f"{text}: it is being printed for you. Collect it at the print desk."
+        return f"{text}: the print desk makes it next."
     return text
 
 

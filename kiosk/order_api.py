@@ -108,12 +108,12 @@ async def product_preview(request: web.Request) -> web.FileResponse:
     capture_id = request.match_info["capture_id"]
     product = _product(request.match_info["product"])
     options = normalize_options(product, dict(request.query))  # a bad option: a 400
-    sources = await run_db(request, manager.order_sources, capture_id)
+    sources = await run_db(request, manager.preview_sources, capture_id)
     if sources is None:
         raise not_found(f"capture {capture_id!r}")
     if sources["source"] is None:
         raise ApiError(409, "not_ready", "the painting is not finished yet; look again when it is")
-    design = f"{sources['result_id']} {product} {sorted(options.items())} {PREVIEW_WIDTH}"
+    design = f"{sources['sha256']} {product} {sorted(options.items())} {PREVIEW_WIDTH}"
     key = sha256_bytes(design.encode())
     cached = resolve(settings.data_dir, capture_dir(capture_id) / "previews" / f"{key[:24]}.png")
     if not await run_io(request, cached.is_file):

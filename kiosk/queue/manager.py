@@ -499,9 +499,10 @@ def image_for(session: Session, job_id: str, kind: str) -> str | None:
     return result_paths(session, capture_id, (ResultKind(kind),)).get(ResultKind(kind))
 
 
-def order_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
-    """What a print order starts from: the lossless painting (or the final JPEG), its result
-    id, and the people mask; None for an unknown capture, ``source`` None while unpainted."""
+def preview_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
+    """What a product preview is drawn from: the lossless painting (or the final JPEG), its
+    sha256 (a re-render replaces the row's file, not its id) and the people mask; None for
+    an unknown capture, ``source`` None while unpainted."""
     capture = session.get(Capture, capture_id)
     if capture is None:
         return None
@@ -510,7 +511,7 @@ def order_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
     alpha = results.get(ResultKind.ALPHA)
     return {
         "source": source.path if source else None,
-        "result_id": source.id if source else None,
+        "sha256": source.sha256 if source else None,
         "alpha": alpha.path if alpha else None,
     }
 

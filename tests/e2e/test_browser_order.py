@@ -45,6 +45,18 @@ PREVIEW_JS = """() => {
 }"""
 
 
+# Records what the preview says while it is loading (a MutationObserver never misses it).
+LOADING_WATCH_JS = """() => {
+  const preview = document.querySelector('#preview');
+  window.loadingSeen = null;
+  new MutationObserver(() => {
+    if ('loading' in preview.dataset) {
+      window.loadingSeen = preview.querySelector('.preview-message').textContent;
+    }
+  }).observe(preview, {attributes: true, attributeFilter: ['data-loading']});
+}"""
+
+
 @pytest.fixture(scope="module")
 def booth(module_settings) -> Iterator[str]:
     settings = module_settings(
@@ -122,8 +134,10 @@ def test_a_guest_orders_a_tee_and_follows_it_on_the_phone(booth: str, browser: B
     guest.shot("tee-white")
 
     # A black shirt: the preview is drawn again (a loading state meanwhile), and is darker.
+    page.evaluate(LOADING_WATCH_JS)
     page.click('.choice[data-option="colour"][data-value="black"]')
     black = wait_preview(page, "colour=black")
+    assert page.evaluate("() => window.loadingSeen") == "Drawing your preview…"
     assert black["brightness"] < white["brightness"] - 40, (white, black)
     page.click('.choice[data-option="size"][data-value="L"]')
     wait_preview(page, "colour=black", "size=L")

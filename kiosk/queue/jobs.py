@@ -113,6 +113,7 @@ class StoredResult:
     id: str
     path: str  # relative to the data directory
     size: tuple[int, int]
+    created_at: datetime  # UTC
 
 
 @dataclass(frozen=True)

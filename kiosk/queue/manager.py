@@ -677,11 +677,11 @@ def stored_results(
 ) -> dict[ResultKind, StoredResult]:
     """The capture's images of these kinds (those that exist): id, path and pixel size."""
     rows = session.execute(
-        select(Result.kind, Result.id, Result.path, Result.width, Result.height).where(
-            Result.capture_id == capture_id, Result.kind.in_(kinds)
-        )
+        select(
+            Result.kind, Result.id, Result.path, Result.width, Result.height, Result.created_at
+        ).where(Result.capture_id == capture_id, Result.kind.in_(kinds))
     )
     return {
-        ResultKind(kind): StoredResult(id_, path, (width, height))
-        for kind, id_, path, width, height in rows
+        ResultKind(kind): StoredResult(id_, path, (width, height), aware(at) or at)
+        for kind, id_, path, width, height, at in rows
     }

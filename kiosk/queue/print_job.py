@@ -128,19 +128,19 @@ def _print_master(
 ) -> Image.Image | None:
     """The capture's print master at ``size`` at least: the stored one when it is that big,
     else painted on from the largest painting there is, and saved. None: stopped."""
+    master = sources[ResultKind.MASTER]
     stored = sources.get(ResultKind.PRINT)
+    if stored is not None and stored.created_at < master.created_at:
+        stored = None  # the HQ painting was made again since: that print master is another
     if stored is not None and stored.size[0] >= size[0] and stored.size[1] >= size[1]:
         try:
             return load_image(resolve(ctx.data_dir, stored.path))
         except (ImageError, OSError):
             log.warning("job %s: print master unreadable, painting it again", ctx.job.id[:8])
             stored = None
-    master = sources[ResultKind.MASTER]
     start = stored if stored is not None and stored.size[0] > master.size[0] else master
     painting = load_image(resolve(ctx.data_dir, start.path))
-    composite = prepared_for(ctx, ctx.job.options.hq_size).composite
-    if composite.size != painting.size:
-        composite = composite.resize(painting.size, Image.Resampling.LANCZOS)
+    composite = prepared_for(ctx, ctx.job.options.hq_size).composite  # the painting's shape
     result = ctx.painter.print_master(painting, composite, ctx.job.capture.style, size,
                                       progress=PrintProgress(ctx), cancel=ctx.should_stop,
                                       pause=ctx.yield_to_guests)  # fmt: skip

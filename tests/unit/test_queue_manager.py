@@ -13,21 +13,23 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import select, text, update
 
 import kiosk.queue.manager
 from db.migrate import upgrade
-from db.models import Job, JobStatus, Lane, ResultKind, Worker, new_id, utcnow
+from db.models import Job, JobStatus, Lane, Result, ResultKind, Worker, new_id, utcnow
 from db.session import make_engine, make_sessionmaker
 from kiosk import job_view
 from kiosk.app import create_app
 from kiosk.config import ConfigError, load_settings
 from kiosk.keys import LINKS
-from kiosk.queue import manager, tasks
+from kiosk.queue import manager, print_job, tasks
 from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, JobOptionsError, job_options
 from kiosk.queue.manager import JobConflict
 from kiosk.queue.worker import DeviceLock
 from kiosk.queue.worker import Worker as RenderWorker
+from kiosk.storage import save_image
 
 
 @pytest.fixture
@@ -446,3 +448,59 @@ def test_the_print_settings_are_checked_at_load() -> None:
     ):
         with pytest.raises(ConfigError, match=words):
             load_settings(env=env)
+
+
+class RecordingPainter:
+    """Stands in for the models: paints a flat picture of the size asked, and says what it
+    was asked to continue from."""
+
+    def __init__(self) -> None:
+        self.started_from: list[tuple[int, int]] = []
+
+    def print_master(self, painting, composite, style, size, **_callbacks):
+        self.started_from.append(painting.size)
+        return Image.new("RGB", size, (40, 80, 160))
+
+
+def test_the_print_body_paints_only_what_the_stored_print_master_lacks(
+    db, sessions, settings
+) -> None:
+    """A print master big enough is used as it is; a smaller one is continued from; one
+    older than the HQ painting (re-rendered since) is another picture and is not used."""
+    worker = register(db)
+    hq = add_capture(db, settings)
+    capture_id = hq.capture_id
+    for lane in (Lane.FAST, Lane.HQ):
+        db(manager.finish, claim_id(db, lane, worker), worker, JobStatus.done)
+
+    def store(kind: ResultKind, size: tuple[int, int], mode: str = "RGB") -> None:
+        path = f"captures/{capture_id}/{kind}.png"
+        sha = save_image(settings.data_dir / path, Image.new(mode, size, 128), "PNG")
+        db(lambda s: s.merge(Result(id=f"{capture_id[:20]}{kind}", capture_id=capture_id,
+                                    kind=kind, path=path, width=size[0], height=size[1],
+                                    sha256=sha, created_at=utcnow())))  # fmt: skip
+
+    for kind, size, mode in ((ResultKind.MASTER, (120, 160), "RGB"),
+                             (ResultKind.COMPOSITE, (384, 512), "RGB"),
+                             (ResultKind.ALPHA, (384, 512), "L")):  # fmt: skip
+        store(kind, size, mode)
+
+    def paint(size: tuple[int, int]) -> RecordingPainter:
+        painter = RecordingPainter()
+        db(manager.print_job, capture_id, JobOptions().for_print(size))
+        job = db(manager.claim, Lane.PRINT, worker)
+        ctx = tasks.JobContext(job=job, worker_id=worker, data_dir=settings.data_dir,
+                               painter=painter, db=db, stopping=threading.Event(),
+                               fast_turn=tasks.FastTurn(), sessions=sessions)  # fmt: skip
+        assert print_job.run_print(ctx) is not None
+        db(manager.finish, job.id, worker, JobStatus.done)
+        return painter
+
+    assert paint((240, 320)).started_from == [(120, 160)]  # from the HQ painting
+    stored = db(manager.stored_results, capture_id, (ResultKind.PRINT,))[ResultKind.PRINT]
+    assert stored.size == (240, 320)
+    assert paint((240, 320)).started_from == []  # big enough: used as it is
+    assert paint((360, 480)).started_from == [(240, 320)]  # continued from the print master
+    time.sleep(1.1)  # the HQ painting made again, a moment later
+    store(ResultKind.MASTER, (120, 160))
+    assert paint((240, 320)).started_from == [(120, 160)]  # the old print master is another

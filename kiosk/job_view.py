@@ -74,6 +74,8 @@ def job_json(state: JobState, links: Links, painter_alive: bool | None = None) -
         "error": state.error,
         "download_url": links.download(state.token) if done else None,
         "qr_url": links.path("job_qr", job_id=state.id) if done else None,
+        # Where the capture's orders are placed and followed (kiosk/order_api.py).
+        "orders_url": links.path("capture_orders", capture_id=state.capture_id),
         "waiting_for_painter": no_painter,
         "notice": NO_PAINTER if no_painter else None,
     }

@@ -108,6 +108,7 @@ def test_fast_lane_takes_a_new_guest_while_an_hq_render_runs(db, sessions, setti
     state = db(job_view.describe, second.id, create_app(settings)[LINKS])
     assert state["status"] == "queued" and state["queue_position"] == 1
     assert state["mode"] == "hq" and state["stage"] == "queued"
+    assert state["orders_url"] == f"/api/captures/{second.capture_id}/orders"
 
 
 def test_concurrent_claims_never_share_a_job(db, sessions, settings) -> None:

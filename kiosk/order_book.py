@@ -215,7 +215,12 @@ def place(
     if manager.capture_options(session, capture_id) is None:
         return None
     if manager.result_size(session, capture_id, ResultKind.MASTER) is None:
-        raise NotPainted("the painting is not finished yet; order when it is")
+        if manager.hq_status(session, capture_id) in ACTIVE:
+            raise NotPainted("the painting is not finished yet; order when it is")
+        raise NotPainted(
+            "this photo's painting could not be finished, so there is nothing to print; "
+            "take a new photo, or ask the staff to paint it again"
+        )
     # The number first: its UPDATE takes the write lock, so what is read next stays true.
     order = create_order(session, capture_id=capture_id, product=product, options=options,
                          quantity=quantity, prefix=prefix)  # fmt: skip

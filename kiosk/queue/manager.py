@@ -615,6 +615,13 @@ def capture_options(session: Session, capture_id: str) -> JobOptions | None:
     return None if stored is None else JobOptions.from_json(stored)
 
 
+def hq_status(session: Session, capture_id: str) -> JobStatus | None:
+    """The status of the capture's HQ painting; None when it has no HQ job."""
+    return session.scalar(
+        select(Job.status).where(Job.capture_id == capture_id, Job.mode == Lane.HQ).limit(1)
+    )
+
+
 def result_size(session: Session, capture_id: str, kind: ResultKind) -> tuple[int, int] | None:
     """The pixel size of the capture's image of ``kind``, or None when it has none."""
     row = session.execute(

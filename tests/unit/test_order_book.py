@@ -130,8 +130,12 @@ def test_bad_orders_are_refused_in_words(db, settings) -> None:
     for quantity, words in ((0, "from 1 to 10, not 0"), (11, "not 11"), ("2", "whole number")):
         with pytest.raises(OrderRefused, match=words):
             place(db, capture_id, quantity=quantity)
+    unpainted = painted_capture(db, settings, size=None)
     with pytest.raises(NotPainted, match="not finished yet"):
-        place(db, painted_capture(db, settings, size=None))
+        place(db, unpainted)
+    db(lambda s: s.execute(update(Job).where(Job.capture_id == unpainted).values(status="failed")))
+    with pytest.raises(NotPainted, match="could not be finished, so there is nothing to print"):
+        place(db, unpainted)
     assert place(db, new_id()) is None  # unknown capture
     assert db(order_book.capture_orders, new_id()) is None
     assert db(order_book.capture_orders, capture_id) == []  # nothing was taken

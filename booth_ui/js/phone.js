@@ -64,6 +64,7 @@ async function refresh() {
     const response = await fetch(location.href, { cache: "no-store" });
     if (!response.ok && response.status !== 404) throw new Error(`${response.status}`);
     next = new DOMParser().parseFromString(await response.text(), "text/html");
+    if (!next.querySelector("main")) throw new Error("not the phone page");
   } catch (error) {
     console.warn("the page could not be refreshed; trying again", error);
     setTimeout(refresh, refreshMs());

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from export.specs import normalize_options
 from kiosk import event_settings, order_book
+from kiosk.config import Settings
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, not_found
 from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS
@@ -52,7 +53,7 @@ def guest_order(order: dict[str, Any], links: Links) -> dict[str, Any]:
     }
 
 
-def _place(session: Session, settings: Any, **order: Any) -> dict[str, Any] | None:
+def _place(session: Session, settings: Settings, **order: Any) -> dict[str, Any] | None:
     prefix = event_settings.load(session, settings)["order_prefix"]
     placed = order_book.place(session, prefix=prefix, **order)
     return None if placed is None else order_book.detail(session, placed)

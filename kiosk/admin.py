@@ -24,11 +24,10 @@ from aiohttp.typedefs import Handler
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus, utcnow
-from kiosk import event_settings, exports, print_desk, purge
+from kiosk import event_settings, print_desk, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
-from kiosk.keys import LINKS, SETTINGS
-from kiosk.links import Links
+from kiosk.keys import SETTINGS
 from kiosk.queue import manager
 from kiosk.security import (
     SAFE_METHODS,
@@ -37,6 +36,7 @@ from kiosk.security import (
     LoginThrottle,
     PasswordCheck,
     from_a_browser,
+    query_limit,
     read_json,
     token_matches,
 )
@@ -208,7 +208,8 @@ async def get_jobs(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status and status not in JobStatus.__members__:
         raise ApiError(400, "bad_request", f"status must be one of: {', '.join(JobStatus)}")
-    return web.json_response({"jobs": await run_db(request, list_jobs, status, _limit(request))})
+    jobs = await run_db(request, list_jobs, status, query_limit(request))
+    return web.json_response({"jobs": jobs})
 
 
 def _change(action: str) -> Callable[[Session, str], dict[str, Any] | None]:
@@ -266,41 +267,6 @@ async def put_settings(request: web.Request) -> web.StreamResponse:
     checked = event_settings.validate(changes, scene_names)  # or 400
     await run_db(request, event_settings.save, checked)
     return await get_settings(request)
-
-
-def list_exports(session: Session, limit: int, links: Links) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": export.id,
-            "capture_id": capture_id,
-            "product": export.product,
-            "options": export.options,
-            "created_at": _iso(export.created_at),
-            "files": [
-                {"role": role, "url": links.export_file(export.id, role)} for role in export.files
-            ],
-        }
-        for export, capture_id in exports.latest(session, limit)
-    ]
-
-
-def _limit(request: web.Request) -> int:
-    try:
-        return min(1000, max(1, int(request.query.get("limit", "100"))))
-    except ValueError:
-        raise ApiError(400, "bad_request", "limit must be a whole number") from None
-
-
-@routes.get("/api/exports")
-async def get_exports(request: web.Request) -> web.Response:
-    """The latest orders' print files, newest first (for reprints)."""
-    return web.json_response(
-        {
-            "exports": await run_db(
-                request, list_exports, _limit(request), request.config_dict[LINKS]
-            )
-        }
-    )
 
 
 @routes.post("/api/purge")

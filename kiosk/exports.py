@@ -88,18 +88,6 @@ def forget(session: Session, result_ids: list[str]) -> None:
         session.execute(delete(Export).where(Export.result_id.in_(result_ids)))
 
 
-def latest(session: Session, limit: int) -> list[tuple[Export, str | None]]:
-    """The newest exports first, each with the capture it was made for (None once the
-    painting's row is gone): the admin page's orders, for reprints."""
-    query = (
-        select(Export, Result.capture_id)
-        .outerjoin(Result, Export.result_id == Result.id)
-        .order_by(Export.created_at.desc())
-        .limit(limit)
-    )
-    return [(export, capture_id) for export, capture_id in session.execute(query)]
-
-
 def stored_file(session: Session, export_id: str, role: str) -> str | None:
     """The recorded path of one of an export's files (relative to the data directory when
     it lies inside it), or None."""

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Export, Order, OrderStatus
 from export.specs import MUG_SIZES, TAG_PREFIX, TEE_SIZES, parse_tag
+from kiosk import order_book
 from kiosk.order_book import STATUS_TEXT
 from kiosk.storage import resolve
 from render.errors import StyleBoothError
@@ -178,7 +179,7 @@ def collect(
 ) -> tuple[list[BatchOrder], list[str]]:
     """The orders to hand off, in the order asked, and the numbers that name no order.
     ``BatchRefused`` names the orders that have no print files yet (or lost them)."""
-    rows = {o.number: o for o in session.scalars(select(Order).where(Order.number.in_(numbers)))}
+    rows = order_book.by_numbers(session, numbers)
     unknown = [number for number in numbers if number not in rows]
     orders = [rows[number] for number in numbers if number in rows]
     unready = [o for o in orders if OrderStatus(o.status) not in HAS_FILES]

@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from aiohttp import web
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from db.models import Job, Lane, Order, OrderEvent, OrderStatus, Result, ResultKind
+from db.models import Job, Lane, Order, OrderStatus, Result, ResultKind
 from export.slip import Slip, order_slip
 from kiosk import event_settings, handoff, order_book
 from kiosk.config import Settings
@@ -33,7 +33,7 @@ from kiosk.errors import ApiError, not_found
 from kiosk.keys import LINKS, SETTINGS
 from kiosk.links import Links
 from kiosk.orders import PRODUCT_TITLES
-from kiosk.security import read_json
+from kiosk.security import query_limit, read_json
 from kiosk.storage import resolve
 
 routes = web.RouteTableDef()
@@ -128,23 +128,8 @@ def list_orders(
     links: Links,
     desk: web.UrlDispatcher,
 ) -> list[dict[str, Any]]:
-    """The newest orders first. The database's clock gives seconds; orders of one second
-    are told apart by their first event's id, which only grows."""
-    first = (
-        select(OrderEvent.order_id, func.min(OrderEvent.id).label("seq"))
-        .group_by(OrderEvent.order_id)
-        .subquery()
-    )
-    query = (
-        select(Order)
-        .outerjoin(first, first.c.order_id == Order.id)
-        .options(selectinload(Order.events))
-        .order_by(Order.created_at.desc(), first.c.seq.desc())
-        .limit(limit)
-    )
-    if status is not None:
-        query = query.where(Order.status == status)
-    return desk_rows(session, list(session.scalars(query)), links, desk)
+    """The newest orders first (``order_book.newest``), as the desk shows them."""
+    return desk_rows(session, order_book.newest(session, status, limit), links, desk)
 
 
 def _status(request: web.Request) -> OrderStatus | None:
@@ -154,20 +139,13 @@ def _status(request: web.Request) -> OrderStatus | None:
     return OrderStatus(status) if status else None
 
 
-def _limit(request: web.Request) -> int:
-    try:
-        return min(1000, max(1, int(request.query.get("limit", "100"))))
-    except ValueError:
-        raise ApiError(400, "bad_request", "limit must be a whole number") from None
-
-
 @routes.get("/api/orders", name="desk_orders")
 async def get_orders(request: web.Request) -> web.Response:
     rows = await run_db(
         request,
         list_orders,
         _status(request),
-        _limit(request),
+        query_limit(request),
         request.config_dict[LINKS],
         request.app.router,
     )

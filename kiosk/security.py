@@ -137,6 +137,15 @@ async def cross_site_guard(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
+def query_limit(request: web.Request, default: int = 100, most: int = 1000) -> int:
+    """The ``?limit=`` of a listing, between 1 and ``most``; a 400 in words when it is no
+    whole number."""
+    try:
+        return min(most, max(1, int(request.query.get("limit", str(default)))))
+    except ValueError:
+        raise ApiError(400, "bad_request", "limit must be a whole number") from None
+
+
 async def read_json(request: web.Request, expected: str) -> dict[str, Any]:
     """The request's body, a JSON object: the app's one reader of JSON bodies (guest and
     admin routes). A body not sent as ``application/json`` is refused (415), because

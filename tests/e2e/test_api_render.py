@@ -36,6 +36,7 @@ def render_settings(settings):
         admin_password="s3cret",
         public_url="http://booth.test:8080",
         hq_options={"steps": 30, "preview_every": 10},
+        print_scale_percent=25,  # print renders a quarter of print size
     )
 
 
@@ -58,6 +59,18 @@ async def image(client, url: str) -> Image.Image:
     response = await client.get(url)
     assert response.status == 200 and response.content_type == "image/jpeg", url
     return Image.open(io.BytesIO(await response.read()))
+
+
+async def wait_for_order(client, url: str, number: str, timeout_s: float = 180) -> dict:
+    """The order once its print files are made (a failure fails the test with its reason)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            orders = (await (await client.get(url)).json())["orders"]
+            order = next(o for o in orders if o["number"] == number)
+            assert order["status"] != "failed", order["error"]
+            if order["status"] == "files_ready":
+                return order
+            await asyncio.sleep(0.5)
 
 
 async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts) -> None:
@@ -99,19 +112,20 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
     assert "attachment" in download.headers["Content-Disposition"]
     assert await download.read() == await (await client.get(final["final_url"])).read()
 
-    # An order makes print files; the same order again returns the same export.
+    # An order gets its number at once; the print job paints and makes its files. The same
+    # order again is a new number whose files are the same export.
     url = f"/api/captures/{created['capture_id']}/orders"
     response = await client.post(url, json={"product": "sticker", "options": {"size": 2}})
     assert response.status == 201, await response.text()
-    order = await response.json()
-    assert order["product"] == "sticker" and order["files"]
+    order = (await response.json())["order"]
+    assert order["product"] == "sticker" and order["number"] == "A-001"
+    order = await wait_for_order(client, url, order["number"])
     for file in order["files"]:
         served = await client.get(file["url"])
         assert served.status == 200 and len(await served.read()) > 1000, file
-    again = await (
-        await client.post(url, json={"product": "sticker", "options": {"size": 2}})
-    ).json()
-    assert again["export_id"] == order["export_id"]
+    response = await client.post(url, json={"product": "sticker", "options": {"size": 2}})
+    again = await wait_for_order(client, url, (await response.json())["order"]["number"])
+    assert again["number"] == "A-002" and again["export_id"] == order["export_id"]
     engine = make_engine(render_settings.db_url)  # recorded inside the data directory, which
     with make_sessionmaker(engine).begin() as session:  # may move: relative paths
         export = session.get(Export, order["export_id"])
@@ -128,12 +142,12 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
     assert timings["fast"]["first_picture"] > 0 and timings["hq"]["hq"] > 0
     assert 0 < timings["hq"]["steps"] <= timings["hq"]["steps_planned"] <= 30
 
-    # The operator sees the order's print files (reprints), then purges the guest's data.
-    exports = (await (await client.get("/admin/api/exports", headers=ADMIN)).json())["exports"]
-    assert [(e["id"], e["capture_id"], e["product"]) for e in exports] == [
-        (order["export_id"], created["capture_id"], "sticker")
+    # The print desk sees both orders with their files, then the guest's data is purged.
+    desk = (await (await client.get("/admin/api/orders", headers=ADMIN)).json())["orders"]
+    assert [(o["number"], o["capture_id"], o["product"]) for o in desk] == [
+        ("A-002", created["capture_id"], "sticker"),
+        ("A-001", created["capture_id"], "sticker"),
     ]
-    assert {f["url"] for f in exports[0]["files"]} == {f["url"] for f in order["files"]}
     purge = await client.post("/admin/api/purge", json={"older_than_hours": 0}, headers=ADMIN)
     assert (await purge.json())["deleted"] == 1
     for gone in (order["files"][0]["url"], final["final_url"], page_path, created["status_url"]):
@@ -141,7 +155,7 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
     data = render_settings.data_dir
     assert not (data / "captures" / created["capture_id"]).exists()
     assert not (data / "exports" / created["capture_id"]).exists()
-    assert (await (await client.get("/admin/api/exports", headers=ADMIN)).json())["exports"] == []
+    assert (await (await client.get("/admin/api/orders", headers=ADMIN)).json())["orders"] == []
 
 
 async def test_a_new_guest_gets_the_fast_picture_while_another_hq_render_runs(

@@ -240,8 +240,20 @@ def test_a_guest_orders_a_tee_and_follows_it_on_the_phone(booth: str, browser: B
     # Order something else, then back to the painting: the result lists the order.
     page.click("#order-another")
     guest.wait_state("order")
+    # A preview that cannot be fetched says so; touching the product again draws it.
+    page.route("**/preview/sticker.png*", lambda route: route.abort("failed"))
     page.click('.product-tab[data-product="sticker"]')
-    wait_preview(page, "/preview/sticker.png")
+    expect(page.locator("#preview")).to_have_attribute("data-failed", "")
+    expect(page.locator("#preview-message")).to_have_text(
+        "The preview could not be drawn. The booth cannot reach its server right now. "
+        "Touch your choice again to try once more."
+    )
+    guest.shot("preview-failed", both=False)
+    page.unroute("**/preview/sticker.png*")
+    page.click('.product-tab[data-product="sticker"]')
+    sticker = wait_preview(page, "/preview/sticker.png")
+    assert sticker["size"][0] == 480
+    expect(page.locator("#preview")).not_to_have_attribute("data-failed", "")
     page.click("#back")
     guest.wait_state("result")
     expect(page.locator("#order-status")).to_have_text(re.compile(f"Your orders: {number}\\."))

@@ -431,7 +431,7 @@ def print_master_for_all(session: Session, capture_id: str, settings: Settings) 
             options, product["name"], dict(zip(product["options"], choice, strict=True)), aspect
         )
         for product in PRODUCTS
-        for choice in itertools.product(*product["options"].values())
+        for choice in itertools.product(*(o["choices"] for o in product["options"].values()))
     ]
     largest = max(sizes, key=lambda size: size[0] * size[1])
     return manager.print_job(session, capture_id, options.for_print(largest))

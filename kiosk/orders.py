@@ -38,10 +38,9 @@ log = logging.getLogger("stylebooth.server")
 EXPORT_TIMEOUT_S = 120.0  # a preview takes a second; two minutes means it hung
 
 
-def _choices(product: str, option: str, values: Any) -> list[Any]:
-    """An option's choices, its default first."""
-    default = DEFAULTS[product][option]
-    return [default, *(value for value in values if value != default)]
+def _choices(product: str, option: str, values: Any) -> dict[str, Any]:
+    """An option's choices in their natural order (XS before 3XL) and which is the default."""
+    return {"choices": list(values), "default": DEFAULTS[product][option]}
 
 
 # What the booth offers, with the choices of each option (names as export.specs takes them).

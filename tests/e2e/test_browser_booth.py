@@ -66,6 +66,7 @@ def booth(module_settings) -> Iterator[str]:
         hq_size=128,
         hq_budget_s=8,
         admin_password=ADMIN_PASSWORD,
+        print_scale_percent=10,  # print renders a tenth of print size
     )
     with BoothServer(settings) as server:
         yield server.url
@@ -396,14 +397,16 @@ def test_the_operator_runs_the_event_from_the_admin_page(
         row = page.locator(f'#jobs tr[data-job="{created["job_id"]}"]')
         expect(row.locator("td[data-status]")).to_have_text("done", timeout=RENDER_TIMEOUT_MS)
         expect(row.locator("a", has_text="Painting")).to_be_visible()
+        # An order appears on the print desk and gets its print files from the print lane.
         order = page.request.post(
             f"{booth}/api/captures/{created['capture_id']}/orders", data={"product": "mug"}
-        ).json()
-        orders = page.locator("#orders tbody tr", has_text="mug")
-        expect(orders.first).to_be_visible(timeout=10_000)
-        pdf = orders.first.locator("a", has_text="PDF").get_attribute("href")
-        assert pdf in {f["url"] for f in order["files"]}
-        assert page.request.get(f"{booth}{pdf}").body().startswith(b"%PDF")
+        ).json()["order"]
+        card = page.locator(f'#desk-orders .order[data-number="{order["number"]}"]')
+        expect(card.locator(".order-status")).to_have_attribute(
+            "data-status", "files_ready", timeout=RENDER_TIMEOUT_MS
+        )
+        pdf = card.locator("a", has_text="PDF").get_attribute("href")
+        assert pdf and page.request.get(f"{booth}{pdf}").body().startswith(b"%PDF")
 
         # Event settings: a new name and one painting fewer reach the booth's config.
         expect(page.locator("#event input[name=event_name]")).to_have_value(EVENT)

@@ -25,11 +25,6 @@ export const productName = (product) => label(`product.${product.name}`, product
  * An option's choices and default from /api/config: a list with the default first, or
  * {choices, default} when the server keeps the choices in their natural order (sizes XS–3XL).
  */
-function optionSpec(spec) {
-  return Array.isArray(spec)
-    ? { choices: spec, initial: spec[0] }
-    : { choices: spec.choices, initial: spec.default };
-}
 
 const optionName = (option) => label(`option.${option}`, option);
 const choiceName = (option, value) => label(`choice.${option}.${value}`, String(value));
@@ -111,7 +106,7 @@ export function orderStates(booth) {
     const { drafts } = booth.session;
     if (!drafts[name]) {
       const specs = Object.entries(productOf(name).options);
-      drafts[name] = Object.fromEntries(specs.map(([option, spec]) => [option, optionSpec(spec).initial]));
+      drafts[name] = Object.fromEntries(specs.map(([option, spec]) => [option, spec.default]));
     }
     return drafts[name];
   }
@@ -174,7 +169,7 @@ export function orderStates(booth) {
     const { product, options } = current();
     const groups = Object.entries(product.options).map(([option, spec]) => {
       const row = el("div", { class: "choices-row", role: "radiogroup" });
-      for (const value of optionSpec(spec).choices) {
+      for (const value of spec.choices) {
         const chip = el(
           "button",
           {

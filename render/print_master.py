@@ -3,10 +3,12 @@
 An enlargement of the booth's 512 px painting is ~30 DPI on a 12×16 in tee; this paints the
 missing octaves instead. Each stage is at most ``stage_factor`` larger than the last and
 starts from the last one's result, enlarged; the optimiser then adds the painting's (the style
-image's) brushwork at the new scale while an *anchor* holds the stage's picture, seen at the
-last stage's size, to the last stage's result. So everything the guest approved (the deep
-structure, the colours, their face) is kept by construction, and only detail finer than what
-was there is new.
+image's) brushwork at the new scale while an *anchor* holds the picture, seen at the last
+stage's size, where it started. So everything the guest approved (the deep structure, the
+colours, their face) is kept by construction, and only detail finer than what was there is
+new. The painting is seen at the print's area (``style_scale``), never enlarged past its own
+pixels: the booth's strokes stay as they are, and the painting's finest brushwork, at its own
+resolution, fills the octaves the enlargement lacks.
 
 Why it fits a 2-core CPU (one whole-image VGG19 pass at 1800×2400 takes ~47 s and 10 GB):
 
@@ -15,8 +17,9 @@ Why it fits a 2-core CPU (one whole-image VGG19 pass at 1800×2400 takes ~47 s a
 * Tiles (``render.tiles``): the style loss uses the *whole image's* Gram matrices, summed over
   the tiles, and each tile's gradient (exact, thanks to a halo as wide as the receptive field)
   goes into one full-image optimiser step. No tile is optimised on its own, so no seam forms.
-  A tile is one unit of work (~0.5 s on that CPU): ``pause()`` and ``cancel`` are checked
-  between units, and memory stays at a tile's activations plus a few full-size images.
+  A 384 px tile is one unit of work (~0.35 s on that CPU, quiet): ``pause()`` and ``cancel``
+  are checked between units, and memory stays at a tile's activations plus a few full-size
+  images (1.2 GB peak for the tee at 150 DPI).
 * Adam, whose steps need no line search, so each step's gradient can use the Gram matrices
   summed while computing the step before (one forward and backward per tile and step).
 """
@@ -32,7 +35,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from PIL import Image
 
 from render.cancel import Cancel, is_cancelled
-from render.images import ImageSource, fit_area, image_digest, load_image
+from render.images import ImageSource, fit_area, load_image
 from render.options import STYLE_LAYERS, OptionError, _FromMapping
 from render.progress import Progress, StyleProgress
 from render.styles import StyleSource, resolve_style
@@ -62,14 +65,14 @@ class PrintOptions(_FromMapping):
 
     label: ClassVar[str] = "print"
 
-    steps: int = 16  # Adam steps per stage (each: one forward and backward of every tile)
+    steps: int = 12  # Adam steps per stage (each: one forward and backward of every tile)
     stage_factor: float = 2.5  # each stage's side at most this times the last one's
     layer_weights: tuple[float, ...] = (1.0, 0.8, 0.5)  # conv1_1, conv2_1, ...: as many as given
     style_weight: float = 1.0  # the style loss, per unit of the stage's start
     anchor_weight: float = 0.1  # per 8-bit level² the picture drifts, seen at the last stage
     lr: float = 0.015  # Adam, on pixels in 0..1
     style_scale: float = 1.0  # the painting's area relative to the print's (never enlarged)
-    tile: int = 512  # tile core side, pixels (a unit of work; smaller yields more often)
+    tile: int = 384  # tile core side, pixels (a unit of work; smaller yields more often)
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     channels_last: bool = True
 
@@ -131,7 +134,7 @@ def paint_print(
     ``composite`` (the guest on their scene) lends its own detail where it has more than a
     stage (a sharper photo than the painting); it may be the painting's size. ``progress``
     gets a ``StyleProgress`` per step (``content_loss``: the anchor's; a preview at the end
-    of each stage). ``pause()`` is called between units of work (about every 0.5 s on a
+    of each stage). ``pause()`` is called between units of work (about every 0.35 s on a
     2-core CPU) and may block; ``cancel`` true: None is returned. A size no larger than the
     painting is a plain (downscaling) resize.
     """
@@ -190,7 +193,6 @@ class _Stage:
     size: tuple[int, int]
     tiles: list[Tile]
     targets: dict[str, torch.Tensor]  # the painting's Grams
-    norms: dict[str, float]  # C·H·W of each layer's whole-image map (a Gram's divisor)
     anchor: torch.Tensor  # the start seen at the last stage's size: what must not change
 
 
@@ -223,7 +225,7 @@ class _Render:
             bf16=use_bf16(self.device, options.precision),
             channels_last=channels_last,
         )
-        self.digest = image_digest(style)
+        self.targets: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
         self.done = 0
         self.planned = 0
 
@@ -255,28 +257,33 @@ class _Render:
         return to_image(image)
 
     def _stage(self, index: int, size: tuple[int, int], anchor: torch.Tensor) -> _Stage:
-        from render.tiles import stride, tile_grid
+        from render.tiles import tile_grid
 
-        layers = self.options.layers
-        tiles = tile_grid(size, self.options.tile, layers[-1])
+        tiles = tile_grid(size, self.options.tile, self.options.layers[-1])
         area = min(size[0] * size[1] * self.options.style_scale**2, MAX_STYLE_PIXELS)
-        self.unit()
-        targets = self.engine.grams.get(
-            self.features.vgg, fit_area(self.style, area), self.digest, layers, "max"
-        )
-        norms = {}
-        for name in layers:
-            step = stride(name)
-            channels = targets[name].shape[-1]
-            norms[name] = float(channels * (size[0] // step) * (size[1] // step))
-        return _Stage(index, size, tiles, targets, norms, anchor)
+        return _Stage(index, size, tiles, self._targets(fit_area(self.style, area)), anchor)
+
+    def _targets(self, style: Image.Image) -> dict[str, torch.Tensor]:
+        """The painting's Grams at the size it is seen at, measured as the print is (same
+        network, precision and tiles, between pauses: a whole-image pass of a large painting
+        would hold the CPU for seconds). Computed once per size and render."""
+        from render.tensors import to_tensor
+        from render.tiles import tile_grid
+
+        if style.size not in self.targets:
+            tiles = tile_grid(style.size, self.options.tile, self.options.layers[-1])
+            image = to_tensor(style, self.device)
+            self.targets[style.size] = self._sweep(image, tiles, None)
+        return self.targets[style.size]
 
     def _optimise(self, stage: _Stage, start: torch.Tensor) -> torch.Tensor:
         import torch
 
-        x = start.clone().requires_grad_(True)
+        if not self.options.steps:
+            return start
+        x = start.requires_grad_(True)  # ``start`` is this stage's own: optimised in place
         adam = torch.optim.Adam([x], lr=self.options.lr)
-        grams = self._sweep(stage, x, pull=None)
+        grams = self._sweep(x, stage.tiles, None)
         weights = self._weights(stage, grams)
         for _ in range(self.options.steps):
             pull = {
@@ -288,7 +295,7 @@ class _Render:
                 weights[n] * float((grams[n] - stage.targets[n]).pow(2).mean()) for n in weights
             )
             x.grad = torch.zeros_like(x)
-            grams = self._sweep(stage, x, pull)  # of x before this step: the next step's pull
+            grams = self._sweep(x, stage.tiles, pull)  # the next step's pull
             self.unit()
             anchor = self._anchor(stage, x)
             adam.step()
@@ -299,7 +306,10 @@ class _Render:
         return x.detach()
 
     def _sweep(
-        self, stage: _Stage, x: torch.Tensor, pull: Mapping[str, torch.Tensor] | None
+        self,
+        x: torch.Tensor,
+        tiles: list[Tile],
+        pull: Mapping[str, torch.Tensor] | None,
     ) -> dict[str, torch.Tensor]:
         """The whole image's Grams of ``x``, tile by tile; with ``pull`` (∂loss/∂Gram per
         layer), each tile's share of the style gradient is added to ``x.grad``."""
@@ -309,8 +319,9 @@ class _Render:
         from render.tiles import stride
 
         layers = self.options.layers
-        total = {name: torch.zeros_like(stage.targets[name]) for name in layers}
-        for tile in stage.tiles:
+        norms = _norms((x.shape[-1], x.shape[-2]), layers)
+        total: dict[str, torch.Tensor] = {}
+        for tile in tiles:
             self.unit()
             left, top, right, bottom = tile.padded
             piece = x.detach()[..., top:bottom, left:right].clone()
@@ -321,8 +332,8 @@ class _Render:
                 for name in layers:
                     cl, ct, cr, cb = tile.cells(stride(name))
                     core = maps[name][..., ct:cb, cl:cr]
-                    gram = gram_matrix(core) * (core.numel() / stage.norms[name])
-                    total[name] += gram.detach()
+                    gram = gram_matrix(core) * (core.numel() / norms[name])
+                    total[name] = total[name] + gram.detach() if name in total else gram.detach()
                     if pull is not None:
                         surrogate = surrogate + (gram * pull[name]).sum()
             if pull is not None:
@@ -375,6 +386,15 @@ class _Render:
                 preview=preview,
             )
         )
+
+
+def _norms(size: tuple[int, int], layers: tuple[str, ...]) -> dict[str, float]:
+    """C·H·W of each layer's map of a whole image of ``size``: its Gram's divisor."""
+    from render.tiles import stride
+    from render.vgg import LAYER_PLAN
+
+    channels = {name: out for name, _, out in LAYER_PLAN}
+    return {n: float(channels[n] * (size[0] // stride(n)) * (size[1] // stride(n))) for n in layers}
 
 
 def _seen(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:

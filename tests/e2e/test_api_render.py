@@ -16,7 +16,7 @@ from PIL import Image
 from db.models import Export
 from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
-from tests.support.jobs import wait_for_job
+from tests.support.jobs import wait_for_job, wait_for_order
 from tests.support.paths import PEOPLE
 from tests.support.photos import thumbnail_jpeg
 from tests.support.qr import decode_qr
@@ -59,18 +59,6 @@ async def image(client, url: str) -> Image.Image:
     response = await client.get(url)
     assert response.status == 200 and response.content_type == "image/jpeg", url
     return Image.open(io.BytesIO(await response.read()))
-
-
-async def wait_for_order(client, url: str, number: str, timeout_s: float = 180) -> dict:
-    """The order once its print files are made (a failure fails the test with its reason)."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            orders = (await (await client.get(url)).json())["orders"]
-            order = next(o for o in orders if o["number"] == number)
-            assert order["status"] != "failed", order["error"]
-            if order["status"] == "files_ready":
-                return order
-            await asyncio.sleep(0.5)
 
 
 async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts) -> None:
@@ -119,12 +107,14 @@ async def test_guest_flow_end_to_end(aiohttp_client, render_settings, artifacts)
     assert response.status == 201, await response.text()
     order = (await response.json())["order"]
     assert order["product"] == "sticker" and order["number"] == "A-001"
-    order = await wait_for_order(client, url, order["number"])
+    order = await wait_for_order(client, created["capture_id"], order["number"])
     for file in order["files"]:
         served = await client.get(file["url"])
         assert served.status == 200 and len(await served.read()) > 1000, file
     response = await client.post(url, json={"product": "sticker", "options": {"size": 2}})
-    again = await wait_for_order(client, url, (await response.json())["order"]["number"])
+    again = await wait_for_order(
+        client, created["capture_id"], (await response.json())["order"]["number"]
+    )
     assert again["number"] == "A-002" and again["export_id"] == order["export_id"]
     engine = make_engine(render_settings.db_url)  # recorded inside the data directory, which
     with make_sessionmaker(engine).begin() as session:  # may move: relative paths

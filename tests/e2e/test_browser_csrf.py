@@ -315,7 +315,7 @@ def test_the_phone_page_is_styled_under_the_csp(setup: dict, browser: Browser) -
     try:
         page.goto(f"{booth}/d/{targets.get('token', 'x' * 20)}")
         background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
-        assert background == "rgb(17, 17, 17)"  # the inline <style>, allowed by its hash
+        assert background == "rgb(22, 18, 42)"  # --ink of the inline <style>, allowed by its hash
         expect(page.locator("img[alt='Your painting']")).to_be_visible()
         assert not problems, problems
     finally:

@@ -28,7 +28,7 @@ from kiosk.app import create_app
 from kiosk.keys import EXPORT_POOL
 from kiosk.queue import manager
 from kiosk.storage import capture_dir, resolve, save_image
-from tests.support.jobs import wait_for_job
+from tests.support.jobs import upload, wait_for_job, wait_for_order
 from tests.support.paths import PEOPLE
 from tests.support.processes import start_worker
 
@@ -77,20 +77,6 @@ def jobs(settings, capture_id: str) -> dict[Lane, Job]:
     return {job.mode: job for (job,) in rows(settings, query)}
 
 
-async def upload(client, name: str) -> dict:
-    image = Image.open(PEOPLE / name).convert("RGB")
-    image.thumbnail((512, 512))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG")
-    data = aiohttp.FormData()
-    data.add_field("style", "starry_night")
-    data.add_field("scene", "own")
-    data.add_field("photo", buffer.getvalue(), filename="p.jpg", content_type="image/jpeg")
-    response = await client.post("/api/captures", data=data)
-    assert response.status == 201, await response.text()
-    return await response.json()
-
-
 async def first_picture(client, name: str, worker) -> tuple[dict, float]:
     """A new guest's capture and the seconds from the upload to their fast picture."""
     started = time.perf_counter()
@@ -104,19 +90,6 @@ async def order(client, capture_id: str, product: str, **options) -> dict:
     response = await client.post(url, json={"product": product, "options": options})
     assert response.status == 201, await response.text()
     return (await response.json())["order"]
-
-
-async def wait_for_order(client, capture_id: str, number: str, predicate, worker) -> dict:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        listed = await (await client.get(f"/api/captures/{capture_id}/orders")).json()
-        [found] = [o for o in listed["orders"] if o["number"] == number]
-        if predicate(found):
-            return found
-        assert found["status"] != "failed", found["error"]
-        assert worker.poll() is None, "the worker died"
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"order {number} never got there: {found}")
 
 
 def done(state: dict) -> bool:

@@ -12,15 +12,13 @@ import signal
 import time
 from dataclasses import replace
 
-import aiohttp
 import pytest
 from PIL import Image
 
 from db.models import Job, JobStatus, Result
 from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
-from tests.support.jobs import wait_for_job
-from tests.support.paths import PEOPLE
+from tests.support.jobs import upload, wait_for_job, wait_for_order
 from tests.support.processes import start_worker
 
 pytestmark = pytest.mark.slow
@@ -49,20 +47,6 @@ def hq_job(settings, job_id: str) -> Job:
         session.expunge(job)
     engine.dispose()
     return job
-
-
-async def upload(client, name: str) -> dict:
-    image = Image.open(PEOPLE / name).convert("RGB")
-    image.thumbnail((512, 512))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG")
-    data = aiohttp.FormData()
-    data.add_field("style", "starry_night")
-    data.add_field("scene", "own")
-    data.add_field("photo", buffer.getvalue(), filename="p.jpg", content_type="image/jpeg")
-    response = await client.post("/api/captures", data=data)
-    assert response.status == 201, await response.text()
-    return await response.json()
 
 
 async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
@@ -168,7 +152,7 @@ async def test_a_print_render_stopped_midway_is_finished_by_the_next_worker(
     settings = replace(settings, fast_size=192, hq_size=160, hq_budget_s=4, print_scale_percent=25)
     log = tmp_path / "worker.log"
     client = await aiohttp_client(create_app(settings))
-    orders_url = ""
+    created: dict = {}
     first_worker = start_worker(settings, log)
     try:
         created = await upload(client, "hiker.jpg")
@@ -178,14 +162,14 @@ async def test_a_print_render_stopped_midway_is_finished_by_the_next_worker(
         assert response.status == 201, await response.text()
         number = (await response.json())["order"]["number"]
         under_way = lambda o: o["status"] == "painting" and o["progress"] > 0.05  # noqa: E731
-        await wait_for_order(client, orders_url, number, first_worker, under_way)
+        await wait_for_order(client, created["capture_id"], number, under_way, first_worker)
         first_worker.send_signal(signal.SIGTERM)
         assert first_worker.wait(timeout=30) == 0
     finally:
         if first_worker.poll() is None:
             first_worker.kill()
             first_worker.wait()
-    interrupted = await wait_for_order(client, orders_url, number, None, lambda o: True)
+    interrupted = await wait_for_order(client, created["capture_id"], number, lambda o: True)
     assert interrupted["status"] == "painting" and interrupted["error"] is None
     released = hq_job(settings, interrupted["job_id"])
     assert released.status == JobStatus.queued and released.attempts == 0
@@ -193,8 +177,7 @@ async def test_a_print_render_stopped_midway_is_finished_by_the_next_worker(
 
     second_worker = start_worker(settings, log)
     try:
-        ready = await wait_for_order(client, orders_url, number, second_worker,
-                                     lambda o: o["status"] == "files_ready")  # fmt: skip
+        ready = await wait_for_order(client, created["capture_id"], number, worker=second_worker)
     finally:
         second_worker.send_signal(signal.SIGTERM)
         second_worker.wait(timeout=30)
@@ -202,16 +185,3 @@ async def test_a_print_render_stopped_midway_is_finished_by_the_next_worker(
     finished = hq_job(settings, ready["job_id"])
     assert finished.status == JobStatus.done and finished.attempts == 1
     assert [e["status"] for e in ready["events"]] == ["received", "painting", "files_ready"]
-
-
-async def wait_for_order(client, url: str, number: str, worker, predicate) -> dict:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        [found] = [o for o in (await (await client.get(url)).json())["orders"]
-                   if o["number"] == number]  # fmt: skip
-        if predicate(found):
-            return found
-        assert found["status"] != "failed", found["error"]
-        assert worker is None or worker.poll() is None, "the worker died"
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"order {number} never got there: {found}")

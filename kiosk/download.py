@@ -47,7 +47,8 @@ UNITS = {("sticker", "size"): " in"}  # a sticker's size is its longest side in 
 
 # The page's look, kept as a stylesheet of its own and written into the page: an inline
 # <style> the CSP allows by its hash (kiosk.security), so the first paint needs no second request.
-STYLE = (Path(__file__).resolve().parent.parent / "booth_ui" / "phone.css").read_text()
+UI = Path(__file__).resolve().parent.parent / "booth_ui"
+STYLE = (UI / "palette.css").read_text() + (UI / "phone.css").read_text()  # palette first
 PAGE = (
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

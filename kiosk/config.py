@@ -56,6 +56,28 @@ class Settings:
         "any SQLAlchemy URL; SQLite runs in WAL mode",
         shown="`sqlite:///DATA_DIR/stylebooth.sqlite3`",
     )
+    storage_url: str | None = setting(
+        None,
+        "where every photo, painting and print file lives: a directory, or "
+        "`s3://bucket/prefix` (endpoint, region and keys from `AWS_ENDPOINT_URL`, "
+        "`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`)",
+        shown="`DATA_DIR`",
+    )
+    booth_id: str = setting(
+        "booth", "this booth's name: its captures carry it, the admin page counts per booth"
+    )
+    runtime_dir: Path | None = setting(
+        None,
+        "this host's own directory for device locks (never shared storage)",
+        shown="`DATA_DIR/run`",
+    )
+    worker_lanes: str = setting(
+        "fast,hq,print",
+        "the lanes a render worker takes jobs from, comma-separated (`fast`, `hq`, `print`)",
+    )
+    device_slots: int = setting(
+        1, "HQ and print renders a worker host runs at once on one device (a big GPU: 2–4)"
+    )
     host: str = setting("127.0.0.1", "bind address")
     port: int = setting(8080, "port")
     device: Literal["auto", "cpu", "cuda"] = setting("auto", "`auto`, `cpu` or `cuda`")
@@ -137,6 +159,24 @@ class Settings:
         for key, low, high in (("tee_dpi", 150, 300), ("print_scale_percent", 1, 100)):
             if not low <= getattr(self, key) <= high:
                 raise ConfigError(f"{key}: a whole number from {low} to {high}")
+        unknown = set(self.lanes) - {"fast", "hq", "print"}
+        if unknown or not self.lanes:
+            raise ConfigError(f"worker_lanes: some of fast, hq, print; got {self.worker_lanes!r}")
+        if not 1 <= self.device_slots <= 16:
+            raise ConfigError("device_slots: a whole number from 1 to 16")
+        url = self.storage_url or ""
+        if "://" in url and not url.startswith(("s3://", "file://")):
+            raise ConfigError(f"storage_url: a directory or s3://bucket/prefix, got {url!r}")
+
+    @property
+    def runtime(self) -> Path:
+        """This host's runtime directory (device locks)."""
+        return self.runtime_dir if self.runtime_dir is not None else self.data_dir / "run"
+
+    @property
+    def lanes(self) -> tuple[str, ...]:
+        """``worker_lanes`` as a tuple, in the order given."""
+        return tuple(lane.strip() for lane in self.worker_lanes.split(",") if lane.strip())
 
     @property
     def models(self) -> Path:

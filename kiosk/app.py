@@ -22,11 +22,12 @@ from kiosk.config import Settings
 from kiosk.dbio import io_pool
 from kiosk.errors import error_response, json_errors
 from kiosk.health import PROBES, Probes, healthz
-from kiosk.keys import ENGINE, EXPORT_POOL, LINKS, MODELS, SESSIONS, SETTINGS, SOCKETS
+from kiosk.keys import ENGINE, EXPORT_POOL, LINKS, MODELS, SESSIONS, SETTINGS, SOCKETS, STORE
 from kiosk.links import ADMIN, Links, is_admin_path
 from kiosk.network import public_base
 from kiosk.orders import ExportPool
 from kiosk.security import BODY_TYPES, MULTIPART, cross_site_guard, security_headers
+from kiosk.storage import open_store
 from kiosk.uploads import upload_gate
 from render.models import ModelStore
 
@@ -122,6 +123,7 @@ def create_app(
     app[ENGINE] = engine
     app[SESSIONS] = make_sessionmaker(engine)
     app[SOCKETS] = weakref.WeakSet()
+    app[STORE] = open_store(settings.storage_url, settings.data_dir)
     app[EXPORT_POOL] = ExportPool()
     app[PROBES] = Probes(settings)  # /healthz's disk and database checks
     app.cleanup_ctx.append(io_pool)  # database and file calls: their own bounded pool

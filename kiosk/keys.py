@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kiosk.config import Settings
 from kiosk.links import Links
 from kiosk.orders import ExportPool
+from kiosk.storage import FileStore
 from render.models import ModelStore
 
 if TYPE_CHECKING:  # these modules import this one: their keys name the type for checkers only
@@ -29,3 +30,4 @@ UPLOADS: web.AppKey[UploadGate] = web.AppKey("uploads")  # set by kiosk.uploads.
 LINKS = web.AppKey("links", Links)  # the URLs the API writes (kiosk/links.py)
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")
 EXPORT_POOL = web.AppKey("export_pool", ExportPool)
+STORE: web.AppKey[FileStore] = web.AppKey("store")  # every file: kiosk.storage.open_store

@@ -98,10 +98,11 @@ class Settings:
     fast_size: int = setting(640, "long side of the instant (fast) picture, pixels")
     hq_size: int = setting(512, "long side of the high-quality painting, pixels")
     hq_budget_s: int = setting(90, "time budget of one HQ render; the best painting so far is kept")
-    stale_after_s: int = setting(
-        30,
-        "a render worker whose row in the workers table has not beaten this long is given "
-        "up on: not counted on /healthz, and its running job is run again",
+    worker_lease_s: int = setting(
+        10,
+        "a render worker's lease: it beats its row in the workers table four times per "
+        "lease, and one whose lease ran out (by the database's clock) is given up on: not "
+        "counted on /healthz, and its running job is run again",
     )
     admin_host: str | None = setting(
         None, "with `ADMIN_PORT`: the address of the admin page's own site (unset: `HOST`)"
@@ -156,7 +157,11 @@ class Settings:
     def __post_init__(self) -> None:
         # Out of these ranges every tee order would fail its preflight (below 150 DPI) or be
         # painted larger than a print shop takes (over 300), or no print would be sized.
-        for key, low, high in (("tee_dpi", 150, 300), ("print_scale_percent", 1, 100)):
+        for key, low, high in (
+            ("tee_dpi", 150, 300),
+            ("print_scale_percent", 1, 100),
+            ("worker_lease_s", 2, 600),  # beaten 4× per lease: under 2 s is a busy database
+        ):
             if not low <= getattr(self, key) <= high:
                 raise ConfigError(f"{key}: a whole number from {low} to {high}")
         unknown = set(self.lanes) - {"fast", "hq", "print"}

@@ -134,7 +134,7 @@ async def healthz(request: web.Request) -> web.Response:
     models = await asyncio.to_thread(app[MODELS].status)  # hashes files on first call
     problems = [f"model missing or damaged: {name}" for name, ok in models.items() if not ok]
     try:
-        workers = await run_db(request, manager.live_workers, settings.stale_after_s)
+        workers = await run_db(request, manager.live_workers, settings.worker_lease_s)
     except Exception as exc:  # a locked database must not turn the health page into an error
         log.warning("/healthz: the workers could not be read: %s", exc)
         workers = []

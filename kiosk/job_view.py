@@ -96,10 +96,10 @@ async def painter_alive(where: Where) -> bool:
     """Whether a live render worker exists, read from the database at most once a second
     for every request and job socket of the server."""
     settings = (where.config_dict if isinstance(where, web.Request) else where)[SETTINGS]
-    key = (settings.db_url, float(settings.stale_after_s))
+    key = (settings.db_url, float(settings.worker_lease_s))
     cached = _live_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < LIVE_CACHE_S:
         return cached[1]
-    alive = await run_db(where, manager.any_worker_alive, settings.stale_after_s)
+    alive = await run_db(where, manager.any_worker_alive, settings.worker_lease_s)
     _live_cache[key] = (time.monotonic(), alive)
     return alive

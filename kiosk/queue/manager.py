@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
 from db.models import Capture, Job, JobStatus, Lane, Result, ResultKind, Worker, utcnow
+from kiosk.queue import notify
 from kiosk.queue.jobs import (
     ACTIVE,
     MAX_ATTEMPTS,
@@ -104,10 +105,25 @@ def create_capture(
     )
     session.add_all([capture, fast, hq])
     session.flush()
+    notify.announce(session, Lane.FAST, capture_id, claimable=True)
     return hq
 
 
 # --- the worker's side: claim, report, finish -------------------------------------------------
+
+
+def _announce(
+    session: Session, job_id: str, *, claimable: bool = False, ended: bool = False
+) -> None:
+    """Announce a change of this job at commit (``notify.announce``; nothing on SQLite);
+    ``ended``: it is over, which for a fast job frees its capture's HQ job."""
+    if not notify.is_postgres(session):
+        return
+    row = session.execute(select(Job.mode, Job.capture_id).where(Job.id == job_id)).first()
+    if row is not None:
+        notify.announce(session, row[0], row[1], claimable=claimable)
+        if ended and row[0] == Lane.FAST:
+            notify.announce(session, Lane.HQ, row[1], claimable=True)
 
 
 def _changed(session: Session, statement: Executable) -> int:
@@ -151,7 +167,9 @@ def claim(session: Session, lane: Lane, worker_id: str) -> ClaimedJob | None:
             ),
         )
         if taken == 1:
-            return _claimed(session, job_id)
+            claimed = _claimed(session, job_id)
+            notify.announce(session, lane, claimed.capture.id, claimable=False)
+            return claimed
         tried.append(job_id)
     return None
 
@@ -198,6 +216,8 @@ def report(
     if not values:
         return is_running(session, job_id, worker_id)
     changed = _changed(session, update(Job).where(_owned(job_id, worker_id)).values(**values))
+    if changed == 1:
+        _announce(session, job_id)
     return changed == 1
 
 
@@ -223,6 +243,8 @@ def finish(
     if timings is not None:
         values["timings"] = {k: round(v, 4) for k, v in timings.items()}
     changed = _changed(session, update(Job).where(_owned(job_id, worker_id)).values(**values))
+    if changed == 1:
+        _announce(session, job_id, ended=True)
     return changed == 1
 
 
@@ -240,6 +262,8 @@ def release(session: Session, job_id: str, worker_id: str) -> bool:
             attempts=func.max(Job.attempts - 1, 0),
         ),
     )
+    if changed == 1:
+        _announce(session, job_id, claimable=True)
     return changed == 1
 
 
@@ -270,6 +294,7 @@ def save_result(
     result.sha256 = sha256
     result.created_at = utcnow()
     session.flush()
+    _announce(session, job_id)
     return True
 
 
@@ -422,6 +447,8 @@ def requeue_stale(session: Session, stale_after: float) -> list[str]:
         )
         if changed == 1:
             touched.append(job_id)
+            requeued = values["status"] == JobStatus.queued
+            _announce(session, job_id, claimable=requeued, ended=not requeued)
     return touched
 
 
@@ -564,6 +591,14 @@ def list_jobs(session: Session, status: JobStatus | None, limit: int) -> list[Jo
     return list(session.scalars(query.limit(limit)))
 
 
+def _may_claim(session: Session, job: Job) -> bool:
+    """Whether a queued job is claimable now (an HQ job waits for its capture's fast job)."""
+    return job.status == JobStatus.queued and (
+        job.mode != Lane.HQ
+        or session.scalar(_claimable(Lane.HQ, []).where(Job.id == job.id)) is not None
+    )
+
+
 class JobConflict(StyleBoothError, code="conflict"):
     """The job's state does not allow what was asked (retrying a job still queued or
     running); the API answers it 409."""
@@ -585,6 +620,8 @@ def retry(session: Session, job_id: str) -> Job | None:
     job.worker_id = None
     job.started_at = job.finished_at = None
     job.created_at = utcnow()  # to the back of the queue
+    session.flush()
+    notify.announce(session, job.mode, job.capture_id, claimable=_may_claim(session, job))
     return job
 
 
@@ -597,6 +634,8 @@ def cancel(session: Session, job_id: str) -> Job | None:
         job.status = JobStatus.cancelled
         job.finished_at = utcnow()
         job.error = "cancelled by the operator"
+        session.flush()
+        _announce(session, job.id, ended=True)
     return job
 
 
@@ -660,6 +699,7 @@ def print_job(session: Session, capture_id: str, options: JobOptions) -> Job:
     job = Job(capture_id=capture_id, mode=Lane.PRINT, options=options.to_json())
     session.add(job)
     session.flush()
+    notify.announce(session, Lane.PRINT, capture_id, claimable=True)
     return job
 
 

@@ -84,7 +84,7 @@ def test_no_painter_is_told_and_try_again_follows_the_same_job(
             deadline = time.monotonic() + 180
             engine = make_engine(settings.db_url)
             sessions = make_sessionmaker(engine)
-            while not manager.in_session(sessions, manager.live_workers, settings.stale_after_s):
+            while not manager.in_session(sessions, manager.live_workers, settings.worker_lease_s):
                 assert time.monotonic() < deadline and worker.poll() is None, "no worker came"
                 time.sleep(0.2)
             engine.dispose()

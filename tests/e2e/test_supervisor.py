@@ -69,7 +69,7 @@ def live_workers(settings) -> list[dict]:
     engine = make_engine(settings.db_url)
     try:
         return manager.in_session(
-            make_sessionmaker(engine), manager.live_workers, settings.stale_after_s
+            make_sessionmaker(engine), manager.live_workers, settings.worker_lease_s
         )
     finally:
         engine.dispose()
@@ -187,7 +187,8 @@ async def test_a_supervised_worker_killed_outright_is_not_counted_at_once(
     aiohttp_client, settings
 ) -> None:
     """SIGKILL leaves the worker's row beating-fresh; its supervisor saw the exit and removed
-    the row, so /healthz does not wait ``stale_after_s`` to say the worker is gone."""
+    the row, so /healthz does not wait ``worker_lease_s`` to say the worker is gone."""
+    settings = replace(settings, worker_lease_s=30)  # gone well before a third of a lease
     client = await aiohttp_client(create_app(settings, start_worker=True))
     deadline = time.monotonic() + 240
     while not (health := await (await client.get("/healthz")).json())["workers"]:
@@ -198,7 +199,7 @@ async def test_a_supervised_worker_killed_outright_is_not_counted_at_once(
     os.kill(worker["pid"], signal.SIGKILL)
     killed_at = time.monotonic()
     while (health := await (await client.get("/healthz")).json())["workers"]:
-        assert time.monotonic() - killed_at < settings.stale_after_s / 3, health["workers"]
+        assert time.monotonic() - killed_at < settings.worker_lease_s / 3, health["workers"]
         await asyncio.sleep(0.2)
     assert health["supervisor"]["last_exit_code"] == -signal.SIGKILL
     assert health["supervisor"]["last_error"] is None

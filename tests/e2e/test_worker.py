@@ -54,7 +54,7 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
 ) -> None:
     # A worker silent for 8 s is dead (heartbeats come every 2 s): the test need not wait
     # the default 30 s for the killed one to be given up on.
-    settings = replace(settings, fast_size=192, hq_size=160, hq_budget_s=8, stale_after_s=8)
+    settings = replace(settings, fast_size=192, hq_size=160, hq_budget_s=8, worker_lease_s=8)
     log = tmp_path / "worker.log"
     client = await aiohttp_client(create_app(settings))  # the server, without its own worker
     first_worker = start_worker(settings, log)
@@ -98,7 +98,7 @@ async def test_killed_worker_loses_nothing_and_the_next_one_finishes(
     # The killed worker is not counted once its row is stale (no pid is ever probed: the
     # same holds for a worker on another host).
     while (health := await (await client.get("/healthz")).json())["workers"]:
-        assert time.monotonic() - killed_at < settings.stale_after_s + 5, health["workers"]
+        assert time.monotonic() - killed_at < settings.worker_lease_s + 5, health["workers"]
         await asyncio.sleep(0.5)
     assert health["status"] == "degraded"
     assert health["queue"]["hq"] == {"queued": 0, "running": 1}

@@ -27,7 +27,7 @@ from db.models import Job, JobStatus, utcnow
 from kiosk import event_settings, print_desk, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
-from kiosk.keys import SETTINGS
+from kiosk.keys import SETTINGS, STORE
 from kiosk.queue import manager
 from kiosk.security import (
     SAFE_METHODS,
@@ -278,7 +278,7 @@ async def purge_data(request: web.Request) -> web.Response:
         raise ApiError(400, "bad_request", expected)
     before = utcnow() - timedelta(hours=hours)
     report = await run_db(request, purge.delete_records, before)
-    await run_io(request, purge.delete_folders, request.config_dict[SETTINGS].data_dir, report)
+    await run_io(request, purge.delete_folders, request.config_dict[STORE], report)
     return web.json_response(
         {
             "deleted": len(report.captures),

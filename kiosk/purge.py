@@ -4,22 +4,24 @@ given again (``kiosk.order_book``): a slip left on the desk stays unambiguous.
 
 A capture whose render (fast, HQ or print) is still queued or running is left alone (cancel
 it first), so a worker never loses the files under a job in hand. Records go first, in one
-transaction; then the capture's folders. A folder that cannot be removed is reported, not hidden.
+transaction; then the capture's files, from the app's ``FileStore`` (``delete_prefix`` of
+``captures/<id>`` and ``exports/<id>``: a local directory or an S3 bucket alike). A folder
+that cannot be removed is reported, not hidden.
 
-Every purge also sweeps orphans: ``captures/<id>`` and ``exports/<id>`` folders whose capture
-has no row (left by a crash, an insert that failed before the server removed the photo, an
-operator's hand), older than ``ORPHAN_AFTER_S``. A guest's photo must not outlive "purge
-everyone" because its row went missing. The age keeps the sweep off a capture being made
-right now (its folder exists a moment before its row: the upload deadline is 30 s).
+Every purge also sweeps orphans: ``captures/<id>`` and ``exports/<id>`` folders in the store
+whose capture has no row (left by a crash, an insert that failed before the server removed
+the photo, an operator's hand), whose newest file is older than ``ORPHAN_AFTER_S``. A
+guest's photo must not outlive "purge everyone" because its row went missing. The age keeps
+the sweep off a capture being made right now (its photo is stored a moment before its row:
+the upload deadline is 30 s). An S3 store has no folders, only keys: a folder is the keys
+under one prefix, and its age is that of its newest object (``StoredObject.modified``).
 """
 
 from __future__ import annotations
 
-import shutil
-import time
+import logging
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -27,10 +29,12 @@ from sqlalchemy.orm import Session, selectinload
 from db.models import Capture
 from kiosk import exports
 from kiosk.queue.jobs import ACTIVE
-from kiosk.storage import capture_dir, resolve
+from kiosk.storage import FileStore, capture_dir
 
-EXPORTS = Path("exports")  # the booth's print files: exports/<capture_id>/
-CAPTURES = Path("captures")
+log = logging.getLogger("stylebooth.server")
+
+EXPORTS = "exports"  # the booth's print files: exports/<capture_id>/
+CAPTURES = "captures"
 ORPHAN_AFTER_S = 10 * 60  # a folder without a row this old is left over, not being made
 
 
@@ -64,47 +68,44 @@ def delete_records(session: Session, before: datetime | None) -> PurgeReport:
     return report
 
 
-def _remove(data_dir: Path, folder: Path, report: PurgeReport) -> bool:
+def _remove(store: FileStore, folder: str, report: PurgeReport) -> bool:
+    """Delete every file under ``folder``; whether any went. A store that fails (a
+    directory that cannot be removed, an S3 error) puts the folder in the report: the
+    operator sees that a guest's files are still there."""
     try:
-        shutil.rmtree(resolve(data_dir, folder))
-    except FileNotFoundError:
+        return store.delete_prefix(folder) > 0
+    except Exception:  # any backend's failure: reported to the operator, not raised
+        log.exception("purge: could not delete %s from %s", folder, store.description)
+        report.failed_folders.append(folder)
         return False
-    except OSError:
-        report.failed_folders.append(str(folder))
-        return False
-    return True
 
 
 def delete_folders(
-    data_dir: Path, report: PurgeReport, *, orphan_after_s: float = ORPHAN_AFTER_S
+    store: FileStore, report: PurgeReport, *, orphan_after_s: float = ORPHAN_AFTER_S
 ) -> None:
-    """Remove the deleted captures' folders, then every orphaned one (see the module doc)."""
+    """Remove the deleted captures' files from the store, then every orphaned folder's (see
+    the module doc). Blocking: the server calls it on its I/O pool."""
     for capture_id in report.captures:
-        for folder in (capture_dir(capture_id), EXPORTS / capture_id):
-            _remove(data_dir, folder, report)
-    for folder in orphan_folders(data_dir, report.kept, orphan_after_s):
-        if _remove(data_dir, folder, report):
-            report.orphans.append(str(folder))
+        for folder in (capture_dir(capture_id).as_posix(), f"{EXPORTS}/{capture_id}"):
+            _remove(store, folder, report)
+    for folder in orphan_folders(store, report.kept, orphan_after_s):
+        if _remove(store, folder, report):
+            report.orphans.append(folder)
 
 
-def orphan_folders(data_dir: Path, kept: set[str], older_than_s: float) -> list[Path]:
-    """``captures/<id>`` and ``exports/<id>`` folders (relative) with no capture in ``kept``,
-    untouched for ``older_than_s``. Anything that is not a folder named like an id is left
-    alone."""
-    cutoff = time.time() - older_than_s
+def orphan_folders(store: FileStore, kept: set[str], older_than_s: float) -> list[str]:
+    """``captures/<id>`` and ``exports/<id>`` folders (as key prefixes) with no capture in
+    ``kept`` whose newest file is older than ``older_than_s``. Anything that is not a folder
+    named like an id (a file right under ``captures/``, ``some-folder.bak``) is left alone."""
+    cutoff = datetime.now(UTC) - timedelta(seconds=older_than_s)
     found = []
     for parent in (CAPTURES, EXPORTS):
-        try:
-            entries = list((data_dir / parent).iterdir())
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if not entry.name.isalnum() or entry.name in kept:
+        newest: dict[str, datetime] = {}
+        for stored in store.list(parent):
+            parts = stored.key.split("/")
+            if len(parts) < 3 or not parts[1].isalnum() or parts[1] in kept:
                 continue
-            try:
-                if not entry.is_dir() or entry.is_symlink() or entry.stat().st_mtime > cutoff:
-                    continue
-            except FileNotFoundError:
-                continue
-            found.append(parent / entry.name)
+            folder = f"{parent}/{parts[1]}"
+            newest[folder] = max(stored.modified, newest.get(folder, stored.modified))
+        found += sorted(folder for folder, modified in newest.items() if modified <= cutoff)
     return found

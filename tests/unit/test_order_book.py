@@ -17,6 +17,7 @@ from kiosk import order_book, purge
 from kiosk.order_book import NotPainted, OrderConflict, OrderRefused
 from kiosk.queue import manager
 from kiosk.queue.jobs import JobOptions, job_options, print_size
+from kiosk.storage import LocalStore
 
 
 @pytest.fixture
@@ -230,7 +231,7 @@ def test_a_purge_takes_the_guests_orders_their_history_and_print_files(
     db(lambda s: s.execute(update(Job).where(Job.capture_id == capture_id).values(status="done")))
     report = db(purge.delete_records, None)
     assert capture_id in report.captures and kept_id not in report.captures  # its job is queued
-    purge.delete_folders(settings.data_dir, report)
+    purge.delete_folders(LocalStore(settings.data_dir), report)
     with sessions.begin() as session:
         assert session.scalars(select(Order.capture_id)).all() == [kept_id]
         assert session.scalar(select(OrderEvent).where(OrderEvent.order_id == order["id"])) is None

@@ -1,6 +1,7 @@
 """The guests' data purge sweeps orphaned folders: a capture's photo or print files whose
 database row is gone (a failed insert, a crash, a hand-deleted row) must not survive "purge
-everyone". Real SQLite, real files, the purge functions the admin API calls."""
+everyone". Real SQLite, real files in a ``LocalStore`` (a folder's age is its newest file's,
+as an S3 store tells it), the purge functions the admin API calls."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from db.models import JobStatus, new_id
 from kiosk import purge
 from kiosk.purge import ORPHAN_AFTER_S
 from kiosk.queue import manager
+from kiosk.storage import LocalStore
 
 
 def folder_with_photo(data_dir: Path, parent: str, capture_id: str, age_s: float) -> Path:
     folder = data_dir / parent / capture_id
     folder.mkdir(parents=True)
-    (folder / "photo.jpg").write_bytes(b"\xff\xd8 a guest's face")
+    photo = folder / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8 a guest's face")
     moment = time.time() - age_s
-    os.utime(folder, (moment, moment))
+    os.utime(photo, (moment, moment))
     return folder
 
 
@@ -49,7 +52,7 @@ def run_purge(sessions, data_dir: Path, before: datetime | None) -> purge.PurgeR
     """What ``POST /admin/api/purge`` does: the records in one transaction, then the folders."""
     with sessions.begin() as session:
         report = purge.delete_records(session, before)
-    purge.delete_folders(data_dir, report)
+    purge.delete_folders(LocalStore(data_dir), report)
     return report
 
 
@@ -93,3 +96,30 @@ def test_an_age_limited_purge_sweeps_orphans_and_keeps_younger_guests(sessions, 
 def test_a_purge_with_no_data_folders_yet_is_fine(sessions, settings) -> None:
     report = run_purge(sessions, settings.data_dir, before=None)
     assert report.captures == [] and report.orphans == [] and report.failed_folders == []
+
+
+def test_a_folder_with_one_fresh_file_is_not_an_orphan_yet(sessions, settings) -> None:
+    """An old folder that got a new file a moment ago (a photo being placed) is being made."""
+    data = settings.data_dir
+    folder = folder_with_photo(data, "captures", new_id(), ORPHAN_AFTER_S + 60)
+    (folder / ".pending-photo.jpg").write_bytes(b"\xff\xd8 the next guest")
+
+    report = run_purge(sessions, data, before=None)
+
+    assert report.orphans == [] and (folder / "photo.jpg").exists()
+
+
+def test_a_folder_the_store_cannot_delete_is_reported(sessions, settings) -> None:
+    data = settings.data_dir
+    orphan = folder_with_photo(data, "exports", new_id(), ORPHAN_AFTER_S + 60)
+
+    class StuckStore(LocalStore):
+        def delete_prefix(self, prefix: str) -> int:
+            raise PermissionError(f"{prefix}: permission denied")
+
+    with sessions.begin() as session:
+        report = purge.delete_records(session, None)
+    purge.delete_folders(StuckStore(data), report)
+
+    assert report.failed_folders == [f"exports/{orphan.name}"] and report.orphans == []
+    assert orphan.is_dir()

@@ -5,10 +5,13 @@ that job: the first socket of a job starts its poller, the last one leaving stop
 hundred screens on one job cost the database what one does (each socket used to poll on its
 own: 100 sockets took ``/healthz`` from 9 ms to 930 ms).
 
-The poller looks every 50 ms until the fast picture exists (what the guest is waiting for),
-then every 100 ms; all pollers together stay within ``READ_BUDGET_PER_S`` reads a second by
-slowing down when many jobs are watched at once, so the database load has a ceiling whatever
-the number of sockets.
+On SQLite the poller looks every 50 ms until the fast picture exists (what the guest is
+waiting for), then every 100 ms. On PostgreSQL, shared by many servers and workers, it reads
+only when woken by a notification of a change to the job's capture (``kiosk.queue.notify``:
+the server's ``AsyncListener``), and every ``WS_NOTIFIED_POLL_S`` anyway; while that listener
+is disconnected it polls as on SQLite. All pollers together stay within
+``READ_BUDGET_PER_S`` reads a second by slowing down when many jobs are watched at once, so
+the database load has a ceiling whatever the number of sockets.
 
 Sockets are capped per job and in all, before the upgrade (nginx's ``limit_conn``: refuse a
 connection the server will not serve well, early, with a status the client can act on): 429
@@ -30,6 +33,7 @@ from kiosk.dbio import run_db
 from kiosk.errors import ApiError, not_found
 from kiosk.job_view import describe, painter_alive
 from kiosk.keys import LINKS, SETTINGS, SOCKETS, WATCHERS
+from kiosk.queue import notify
 from kiosk.queue.jobs import FINISHED
 
 log = logging.getLogger("stylebooth.server")
@@ -38,6 +42,7 @@ routes = web.RouteTableDef()
 
 WS_POLL_S = 0.1  # between reads once the fast picture is there
 WS_FAST_POLL_S = 0.05  # between reads until then: the first picture is what the guest awaits
+WS_NOTIFIED_POLL_S = 1.5  # PostgreSQL: between reads without a notification (a safety net)
 READ_BUDGET_PER_S = 40.0  # all pollers together read the database at most this often
 BUSY_BACKOFF_S = 0.5  # a locked database is read again after this long (growing to 5 s)
 RETRY_AFTER_S = 5
@@ -60,6 +65,8 @@ class JobWatch:
         self.version = 0  # bumped for each new state
         self.close_code: int | None = None  # set when no state will come any more
         self.task: asyncio.Task[None] | None = None
+        self.capture_id: str | None = None  # known from the first state: what notices name
+        self.poked = asyncio.Event()  # a notice named the job's capture: read it again
         self._wake = asyncio.Event()
 
     @property
@@ -100,6 +107,7 @@ class Watchers:
         self.per_job, self.max_total = per_job, total
         self.total = 0  # sockets open or being opened, over every job
         self.reads = 0  # database reads made by the pollers (for tests and benchmarks)
+        self.listener: notify.AsyncListener | None = None  # PostgreSQL: the wake-ups
         self._watches: dict[str, JobWatch] = {}
 
     def __len__(self) -> int:
@@ -148,11 +156,39 @@ class Watchers:
         pace = WS_POLL_S if state["fast_url"] else WS_FAST_POLL_S
         return max(pace, len(self._watches) / READ_BUDGET_PER_S)
 
+    @property
+    def notified(self) -> bool:
+        """Whether the pollers may wait for notifications (PostgreSQL, listener connected)."""
+        return self.listener is not None and self.listener.connected
+
+    def wake(self, notice: notify.Notice) -> None:
+        """A job of ``notice.capture_id`` changed: its watches read it again now."""
+        for watch in self._watches.values():
+            if watch.capture_id == notice.capture_id:
+                watch.poked.set()
+
+    def wake_all(self) -> None:
+        """The listener (re)connected or dropped: every watch reads once (what was missed),
+        then waits or polls as ``notified`` now says."""
+        for watch in self._watches.values():
+            watch.poked.set()
+
+    async def _pause(self, watch: JobWatch, state: State) -> None:
+        """Between two reads of a job: until a notice (at most ``WS_NOTIFIED_POLL_S``) when
+        notified, else the poll interval; within the read budget either way."""
+        if not self.notified:
+            await asyncio.sleep(self.interval(state))
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watch.poked.wait(), WS_NOTIFIED_POLL_S)
+        await asyncio.sleep(len(self._watches) / READ_BUDGET_PER_S)
+
     async def _poll(self, watch: JobWatch) -> None:
         failures = 0
         try:
             while True:
                 self.reads += 1
+                watch.poked.clear()  # a notice during the read makes another read
                 try:
                     state = await self._read(watch.job_id)
                 except ApiError as exc:
@@ -169,11 +205,12 @@ class Watchers:
                 if state is None:  # purged while watched
                     watch.end(GONE_CODE)
                     return
+                watch.capture_id = state.get("capture_id")
                 watch.publish(state)
                 if state["status"] in FINISHED_VALUES:
                     watch.end(WSCloseCode.OK)
                     return
-                await asyncio.sleep(self.interval(state))
+                await self._pause(watch, state)
         except asyncio.CancelledError:
             watch.first.cancel()
             raise
@@ -205,9 +242,17 @@ async def watchers(app: web.Application) -> AsyncIterator[None]:
         return await run_db(app, describe, job_id, links, await painter_alive(app))
 
     registry = Watchers(read, per_job=settings.max_job_sockets, total=settings.max_sockets)
+    if notify.listening(settings.db_url):
+        registry.listener = notify.AsyncListener(
+            settings.db_url, registry.wake, registry.wake_all
+        ).start()
     app[WATCHERS] = registry
-    yield
-    await registry.close()
+    try:
+        yield
+    finally:
+        if registry.listener is not None:
+            await registry.listener.close()
+        await registry.close()
 
 
 @routes.get("/api/jobs/{job_id}/ws", name="job_ws")

@@ -377,16 +377,28 @@ def take_fatal(session: Session, worker_id: str) -> str | None:
     return error
 
 
-def _alive(heartbeat_at: datetime | None, stopped_at: datetime | None, cutoff: datetime) -> bool:
+def lease_of(info: dict[str, Any] | None, default_s: float) -> float:
+    """The lease a worker registered with (``info["lease_s"]``), else the reader's own: a
+    fleet whose workers hold different leases gives each up on its own lease."""
+    value = (info or {}).get("lease_s")
+    return float(value) if isinstance(value, int | float) and value > 0 else default_s
+
+
+def _alive(
+    heartbeat_at: datetime | None, stopped_at: datetime | None, lease_s: float, now: datetime
+) -> bool:
+    """Whether a worker's lease (its last beat plus its lease, both by the database's clock)
+    still runs at the database's ``now``: no host's clock, pid or name is ever looked at."""
     beat_at = aware(heartbeat_at)
-    return stopped_at is None and beat_at is not None and beat_at >= cutoff
+    return (
+        stopped_at is None and beat_at is not None and beat_at + timedelta(seconds=lease_s) >= now
+    )
 
 
-def live_workers(session: Session, stale_after: float) -> list[dict[str, Any]]:
-    """The ready workers that beat within ``stale_after`` seconds, as ``/healthz`` shows them
-    (``seen_s``: seconds since the last beat)."""
+def live_workers(session: Session, lease_s: float) -> list[dict[str, Any]]:
+    """The ready workers whose lease runs (``lease_s`` for a row that names none), as
+    ``/healthz`` shows them (``seen_s``: seconds since the last beat)."""
     now = db_now(session)
-    cutoff = now - timedelta(seconds=stale_after)
     rows = session.scalars(
         select(Worker).where(Worker.device.is_not(None)).order_by(Worker.started_at, Worker.id)
     )
@@ -402,29 +414,32 @@ def live_workers(session: Session, stale_after: float) -> list[dict[str, Any]]:
             "seen_s": round((now - aware(worker.heartbeat_at)).total_seconds(), 1),  # type: ignore[operator]
         }
         for worker in rows
-        if _alive(worker.heartbeat_at, worker.stopped_at, cutoff)
+        if _alive(worker.heartbeat_at, worker.stopped_at, lease_of(worker.info, lease_s), now)
     ]
 
 
-def any_worker_alive(session: Session, stale_after: float) -> bool:
-    return bool(live_workers(session, stale_after))
+def any_worker_alive(session: Session, lease_s: float) -> bool:
+    return bool(live_workers(session, lease_s))
 
 
-def requeue_stale(session: Session, stale_after: float) -> list[str]:
-    """Requeue running jobs whose worker stopped beating, stopped, or has no row.
+def requeue_stale(session: Session, lease_s: float) -> list[str]:
+    """Requeue running jobs whose worker's lease ran out, that stopped, or has no row
+    (``lease_s``: the lease of a row that names none).
 
     A job interrupted ``MAX_ATTEMPTS`` times is failed with a message instead. Returns the
     ids of the jobs it touched.
     """
-    cutoff = db_now(session) - timedelta(seconds=stale_after)
+    now = db_now(session)
     running = session.execute(
-        select(Job.id, Job.worker_id, Job.attempts, Worker.heartbeat_at, Worker.stopped_at)
+        select(
+            Job.id, Job.worker_id, Job.attempts, Worker.heartbeat_at, Worker.stopped_at, Worker.info
+        )
         .outerjoin(Worker, Worker.id == Job.worker_id)
         .where(Job.status == JobStatus.running)
     ).all()
     touched = []
-    for job_id, worker_id, attempts, heartbeat_at, stopped_at in running:
-        if worker_id is not None and _alive(heartbeat_at, stopped_at, cutoff):
+    for job_id, worker_id, attempts, heartbeat_at, stopped_at, info in running:
+        if worker_id is not None and _alive(heartbeat_at, stopped_at, lease_of(info, lease_s), now):
             continue
         if attempts >= MAX_ATTEMPTS:
             values: dict[str, Any] = {

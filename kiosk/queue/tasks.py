@@ -10,7 +10,10 @@ device to a waiting HQ painting (the print job runs below both). Every write goe
 the manager, guarded by the worker's id.
 
 A body returns its timings (seconds per step), or None when the worker is stopping (the job
-goes back to the queue, another run finishes it).
+goes back to the queue, another run finishes it). A fenced write that finds the job no longer
+this worker's (cancelled, or requeued after the worker's lease ran out and maybe taken by
+another) raises ``JobLost`` out of the body: the render stops at once and nothing more of it
+is written.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ HQ_CHECK_EVERY_S = 0.5  # a print render asks whether an HQ painting waits at mo
 DEVICE_POLL_S = 0.25  # a print render waiting for the device looks again this often
 Timings = dict[str, float]
 Db = Callable[..., Any]  # ``db(manager.fn, *args)``: one transaction
+
+
+class JobLost(StyleBoothError, code="conflict"):
+    """The job is no longer this worker's (cancelled, or taken over): its render stops."""
 
 
 class FastTurn:
@@ -124,16 +131,27 @@ class JobContext:
     _hq_checked_at: float = field(default=float("-inf"))
 
     def report(self, stage: str | None = None, progress: float | None = None) -> None:
-        self.db(manager.report, self.job.id, self.worker_id, stage=stage, progress=progress)
+        """Record the stage and progress; ``JobLost`` when the job is not ours any more."""
+        if not self.db(manager.report, self.job.id, self.worker_id, stage=stage,
+                       progress=progress):  # fmt: skip
+            self._lost()
+
+    def _lost(self) -> None:
+        self._running = False
+        raise JobLost(
+            f"job {self.job.id[:8]} is no longer this worker's (cancelled, or requeued after "
+            "its lease ran out): its render stopped"
+        )
 
     def save(self, kind: ResultKind, image: Image.Image, fmt: str = "JPEG", **options: Any) -> None:
         """Write an image of the capture and record it (if the job is still ours)."""
         suffix = {"JPEG": "jpg", "PNG": "png"}[fmt]
         relative = capture_dir(self.job.capture.id) / f"{kind}.{suffix}"
         sha = save_image(resolve(self.data_dir, relative), image, fmt, **options)
-        self.db(manager.save_result, job_id=self.job.id, worker_id=self.worker_id,
-                capture_id=self.job.capture.id, kind=kind, path=str(relative),
-                size=image.size, sha256=sha)  # fmt: skip
+        if not self.db(manager.save_result, job_id=self.job.id, worker_id=self.worker_id,
+                       capture_id=self.job.capture.id, kind=kind, path=str(relative),
+                       size=image.size, sha256=sha):  # fmt: skip
+            self._lost()
 
     def photo(self) -> Image.Image:
         return load_image(resolve(self.data_dir, self.job.capture.photo_path))

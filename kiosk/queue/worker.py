@@ -11,9 +11,19 @@ database URL. The models load once per process. Three lanes run as threads:
   only while no HQ painting waits, and gives the lock back to one that comes meanwhile
   (``JobContext.yield_to_guests``).
 
-The main thread beats the worker's row in the ``workers`` table every ``HEARTBEAT_S`` (the
-one liveness record: ``/healthz`` reads it, and a running job whose worker's row goes stale
-is requeued by the next worker's recovery), and runs that recovery every ``RECOVERY_S``.
+The worker holds a lease of ``worker_lease_s``: its main thread beats its row in the
+``workers`` table (the one liveness record: ``/healthz`` reads it) ``BEATS_PER_LEASE`` times
+per lease, with the database's clock, and a running job whose worker's lease ran out is
+requeued by the recovery of any live worker, whatever host, PID namespace or clock the dead
+one had. The recovery runs in the beat's own transaction, so an idle worker costs the shared
+database one transaction per beat and one per lane per ``FALLBACK_POLL_S``, well under one a
+second (``benchmarks/bench_queue.py`` measures it).
+
+On PostgreSQL the lanes do not poll: they sleep until a notification of a claimable job of
+their lane wakes them (``kiosk.queue.notify.Listener``), looking anyway every
+``FALLBACK_POLL_S``; while the listener is disconnected, and always on SQLite (a local file
+costs nothing to read), they poll every ``POLLS[lane]``. A worker whose fenced write fails
+(its job cancelled, or taken over after its lease ran out) stops that render and says so.
 Stopping (SIGTERM, Ctrl-C) puts an unfinished job back in the queue and removes the row.
 Everything it reads or writes goes through ``kiosk.queue.manager``.
 
@@ -46,7 +56,7 @@ from db.models import JobStatus, Lane, new_id
 from kiosk import order_book
 from kiosk.cli import configure_logging
 from kiosk.config import Settings
-from kiosk.queue import manager, print_job, tasks
+from kiosk.queue import manager, notify, print_job, tasks
 from kiosk.queue.jobs import ClaimedJob
 from kiosk.queue.tasks import DeviceLock
 
@@ -58,8 +68,9 @@ log = logging.getLogger("stylebooth.worker")
 FAST_POLL_S = 0.05  # the first picture's latency budget is tight: poll often (cheap query)
 HQ_POLL_S = 0.25
 PRINT_POLL_S = 1.0  # print jobs wait minutes anyway: a cheaper poll
-HEARTBEAT_S = 2.0
-RECOVERY_S = 5.0
+BEATS_PER_LEASE = 4  # a worker late by three beats (a stalled machine) still holds its lease
+RECOVERY_S = 5.0  # on SQLite; on PostgreSQL the recovery rides along with every beat
+FALLBACK_POLL_S = 10.0  # on PostgreSQL: a lane looks for work this often without a wake-up
 FORGET_AFTER_S = 24 * 3600  # a dead worker's row (and an unread fatal error) is kept a day
 WORKER_NICE = 10  # scheduling priority of the worker process, below the server's
 LANE_BACKOFF_CAP_S = 30.0  # a lane that keeps failing (database gone, disk full) retries this often
@@ -145,6 +156,7 @@ class Worker:
         self.device: str | None = None
         self.device_info: dict[str, Any] = {}
         self._heartbeat_errors = RepeatedError("the heartbeat")
+        self._recovery_errors = RepeatedError("the recovery of interrupted jobs")
         self.engine = make_engine(settings.db_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.db = functools.partial(manager.in_session, self.sessions)
@@ -153,6 +165,11 @@ class Worker:
         self.active: set[str] = set()  # ids of the jobs the lanes are working on
         self.painter: Painter | None = None
         self.device_locks: dict[Lane, DeviceLock] = {}  # the HQ and print lanes', once known
+        self.listener: notify.Listener | None = None  # PostgreSQL: the lanes' wake-ups
+        self.bodies = dict(BODIES)  # what each lane runs (a test may give a lane its own)
+        self.lease_s = float(settings.worker_lease_s)
+        self.beat_s = max(0.5, self.lease_s / BEATS_PER_LEASE)
+        self.recovery_s = 0.0 if notify.listening(settings.db_url) else RECOVERY_S
 
     # --- the process ---------------------------------------------------------------------
 
@@ -171,18 +188,26 @@ class Worker:
         self.device_locks = {
             lane: DeviceLock(self.settings.data_dir, self.device) for lane in (Lane.HQ, Lane.PRINT)
         }
+        self.serve(list(Lane), started=started)
+
+    def serve(self, lanes: list[Lane], *, started: float | None = None) -> None:
+        """Register, recover, run ``lanes`` and beat until ``stop()`` (``run`` once the models
+        are loaded; a test calls it directly with bodies of its own)."""
         self._register()
         self.ready.set()
-        log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
+        if started is not None:
+            log.info("worker %s ready in %.1f s", self.worker_id, time.perf_counter() - started)
         self._recover()
-        lanes = [
-            threading.Thread(target=self._lane, args=(lane,), name=f"{lane}-lane") for lane in Lane
+        if notify.listening(self.settings.db_url):
+            self.listener = notify.Listener(self.settings.db_url, lanes, self.stopping).start()
+        threads = [
+            threading.Thread(target=self._lane, args=(lane,), name=f"{lane}-lane") for lane in lanes
         ]
-        for lane in lanes:
-            lane.start()
+        for thread in threads:
+            thread.start()
         last_recovery = time.monotonic()
         try:
-            while not self.stopping.wait(HEARTBEAT_S):
+            while not self.stopping.wait(self.beat_s):
                 if self.parent_pid is not None and os.getppid() != self.parent_pid:
                     log.warning(
                         "worker %s: its server (pid %s) is gone; stopping",
@@ -190,13 +215,15 @@ class Worker:
                         self.parent_pid,
                     )
                     break
-                if self._beat() and time.monotonic() - last_recovery > RECOVERY_S:
-                    self._recover()
+                recover = time.monotonic() - last_recovery >= self.recovery_s
+                if self._beat(recover=recover) and recover:
                     last_recovery = time.monotonic()
         finally:
-            self.stopping.set()
-            for lane in lanes:
-                lane.join()
+            self.stop()
+            for thread in threads:
+                thread.join()
+            if self.listener is not None:
+                self.listener.join(notify.LISTEN_TICK_S * 4)
             try:
                 self.db(manager.stop_worker, self.worker_id)
             except Exception as exc:  # the row goes stale instead; its jobs were released
@@ -206,32 +233,79 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        if self.listener is not None:
+            self.listener.wake_all()  # the lanes waiting on a wake-up see stopping at once
 
-    def _register(self) -> None:
-        self.db(manager.register_worker, self.worker_id, host=self.host, pid=os.getpid(),
-                parent=self.parent, device=self.device, info=self.device_info)  # fmt: skip
+    def _register(self, session: Session | None = None) -> None:
+        """Write the worker's row, its lease in it: a recovery gives this worker up on this
+        worker's own lease, whatever lease the recovering worker holds."""
+        info = {**self.device_info, "lease_s": self.lease_s}
+        args = (self.worker_id,)
+        kwargs: dict[str, Any] = dict(host=self.host, pid=os.getpid(), parent=self.parent,
+                                      device=self.device, info=info)  # fmt: skip
+        if session is None:
+            self.db(manager.register_worker, *args, **kwargs)
+        else:
+            manager.register_worker(session, *args, **kwargs)
 
-    def _beat(self) -> bool:
-        """Beat the worker's row (registering again if it was given up on); False, logged
-        once per distinct error, while the database is away."""
+    def _beat(self, *, recover: bool = False) -> bool:
+        """Renew the lease (registering again if the row was given up on) and, with
+        ``recover``, run the recovery in the same transaction: one transaction per beat.
+        False, logged once per distinct error, while the database is away."""
         try:
-            if not self.db(manager.beat, self.worker_id, len(self.active)):
-                log.warning("worker %s: its row was gone; registering again", self.worker_id)
-                self._register()
+            try:
+                found = self.db(self._beat_in, recover)
+            except Exception as exc:
+                if not recover:
+                    raise
+                self._recovery_errors.failed(exc)  # the recovery's fault: beat on its own
+                found = self.db(self._beat_in, False)
+            else:
+                if recover:
+                    self._recovery_errors.succeeded()
         except Exception as exc:
             self._heartbeat_errors.failed(exc)
             return False
         self._heartbeat_errors.succeeded()
+        return found
+
+    def _beat_in(self, session: Session, recover: bool) -> bool:
+        if not manager.beat(session, self.worker_id, len(self.active)):
+            log.warning("worker %s: its row was gone; registering again", self.worker_id)
+            self._register(session)
+        if recover:
+            self._recover_in(session)
         return True
 
     def _recover(self) -> None:
-        requeued = self.db(manager.requeue_stale, self.settings.stale_after_s)
+        self.db(self._recover_in)
+
+    def _recover_in(self, session: Session) -> None:
+        """Requeue the jobs of workers whose lease ran out, settle stranded orders, forget
+        long-dead workers."""
+        requeued = manager.requeue_stale(session, self.lease_s)
         if requeued:
             log.info("requeued interrupted jobs: %s", ", ".join(map(short, requeued)))
-        stranded = self.db(order_book.sweep_stranded)
+        stranded = order_book.sweep_stranded(session)
         if stranded:
             log.info("orders whose print job ended without them: %s", ", ".join(stranded))
-        self.db(manager.prune_workers, FORGET_AFTER_S)
+        manager.prune_workers(session, FORGET_AFTER_S)
+
+    def _claim(self, session: Session, lane: Lane) -> ClaimedJob | None:
+        """The lane's next job, in one transaction; the print lane runs below HQ and takes
+        nothing while a painting waits."""
+        if lane == Lane.PRINT and manager.hq_waiting(session):
+            return None
+        return manager.claim(session, lane, self.worker_id)
+
+    def _idle(self, lane: Lane, poll: float) -> None:
+        """Wait before the lane looks again: for a wake-up (PostgreSQL, listener connected),
+        at most ``FALLBACK_POLL_S``; else ``poll``."""
+        listener = self.listener
+        if listener is None or not listener.connected.is_set():
+            self.stopping.wait(poll)
+            return
+        listener.wake[lane].wait(FALLBACK_POLL_S)
 
     def _lane(self, lane: Lane) -> None:
         """Claim and run the lane's jobs until stopping.
@@ -252,9 +326,9 @@ class Worker:
                     self.stopping.wait(poll)
                     continue
                 try:
-                    # The print lane runs below HQ: it takes nothing while a painting waits.
-                    if lane != Lane.PRINT or not self.db(manager.hq_waiting):
-                        job = self.db(manager.claim, lane, self.worker_id)
+                    if self.listener is not None:  # cleared before looking: none is missed
+                        self.listener.wake[lane].clear()
+                    job = self.db(self._claim, lane)
                     if job is not None:
                         self._run(job, lock)
                 finally:
@@ -280,7 +354,7 @@ class Worker:
                 backoff.succeeded()
                 last_error = None
             if job is None:
-                self.stopping.wait(poll)
+                self._idle(lane, poll)
 
     def _run(self, job: ClaimedJob, lock: DeviceLock | None = None) -> None:
         log.info("job %s (%s) for capture %s: started", short(job.id), job.lane,
@@ -293,7 +367,10 @@ class Worker:
         self.active.add(job.id)
         try:
             try:
-                timings = BODIES[job.lane](ctx)
+                timings = self.bodies[job.lane](ctx)
+            except tasks.JobLost as exc:
+                log.warning("%s", exc)
+                return
             except Exception as exc:
                 log.exception("job %s failed", short(job.id))
                 self.db(manager.finish, job.id, self.worker_id, JobStatus.failed,
@@ -309,7 +386,8 @@ class Worker:
                 if job.lane == Lane.HQ:  # the event may sell afterwards: a print master now
                     self.db(order_book.print_master_for_all, job.capture.id, self.settings)
             else:
-                log.info("job %s: cancelled or taken over meanwhile", short(job.id))
+                log.warning("job %s: cancelled or taken over meanwhile; its result was dropped",
+                            short(job.id))  # fmt: skip
         finally:
             self.active.discard(job.id)
 

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+DEFAULT_BOOTH = "booth"  # the booth of a capture made before booths had names (migration 0006)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -113,6 +115,11 @@ class Capture(Base):
     scene: Mapped[str | None] = mapped_column(String(128))  # None: keep own background
     token: Mapped[str] = mapped_column(String(64), unique=True, index=True, default=new_token)
     person_found: Mapped[bool | None]  # None until the cut-out ran; False: own background kept
+    # The booth (touchscreen or server, ``settings.booth_id``) the guest used: with several
+    # booths on one database the admin page counts and lists jobs per booth.
+    booth_id: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_BOOTH, server_default=DEFAULT_BOOTH
+    )
 
     jobs: Mapped[list[Job]] = relationship(back_populates="capture", cascade="all, delete-orphan")
     results: Mapped[list[Result]] = relationship(

@@ -182,6 +182,7 @@ def job_row(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "capture_id": job.capture_id,
+        "booth": job.capture.booth_id,
         "mode": job.mode,
         "style": job.capture.style,
         "scene": job.capture.scene or OWN,

@@ -5,8 +5,17 @@ Always HTTP 200 while the server answers; ``status`` is ``ok`` or ``degraded`` a
 worker crash-looping (with its exit code and error), the data disk nearly full, the database
 locked or read-only, the export process dead.
 
+``workers`` lists every live render worker of the fleet, from the ``workers`` table that
+every host shares (host, device, the ``lanes`` it takes, its ``device_slots``, the ``jobs``
+in its hands with their ids cut short, ``seen_s`` since its last beat): a worker on another
+GPU host counts as much as the one this server supervises. "No render worker is running"
+means none is alive anywhere; a fleet in which no live worker takes one of the lanes says
+which lane's jobs wait.
+
 ``queue`` counts the jobs queued and running in each lane: ``fast``, ``hq`` and ``print`` (the
-orders' print renders, which wait behind the other two).
+orders' print renders, which wait behind the other two), for the whole fleet and, under
+``booths``, per booth (``{booth_id: {lane: {queued, running}}}``; ``booth`` names this
+server's own).
 
 The checks that touch the disk or the database are cheap and cached for ``PROBE_TTL_S``, so a
 monitor polling every second costs the booth one probe every two seconds. The device (type,
@@ -27,6 +36,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from db.models import Lane
 from kiosk import __version__
 from kiosk.config import Settings
 from kiosk.dbio import run_db
@@ -40,6 +50,9 @@ log = logging.getLogger("stylebooth.server")
 PROBE_TTL_S = 2.0
 DB_PROBE_TIMEOUT_S = 1.0  # a database locked longer than this is reported as locked
 DEVICE_KEYS = ("device", "device_name", "bf16", "torch")
+NO_WORKER = "no render worker is running anywhere in the fleet: renders wait in the queue"
+LANE_WORDS = {Lane.FAST.value: "first pictures (fast)", Lane.HQ.value: "paintings (hq)",
+              Lane.PRINT.value: "print renders (print)"}  # fmt: skip
 
 
 def database_problem(engine: Engine) -> str | None:
@@ -122,6 +135,29 @@ class Probes:
 PROBES = web.AppKey("probes", Probes)
 
 
+def lanes_of(worker: dict[str, Any]) -> set[str]:
+    """The lanes a live worker takes (a row written before workers named them: all)."""
+    lanes = worker.get("lanes")
+    return set(lanes) if isinstance(lanes, list) else {lane.value for lane in Lane}
+
+
+def fleet_problems(workers: list[dict[str, Any]] | None, crashing: str | None) -> list[str]:
+    """What the fleet's live workers leave undone, in words. ``workers`` None: the table
+    could not be read (the database problem says why; no guess about the workers)."""
+    if workers is None:
+        return []
+    if not workers:
+        # This server's own worker crash-looping says more than "none runs".
+        return [] if crashing else [NO_WORKER]
+    taken = set().union(*(lanes_of(worker) for worker in workers))
+    return [
+        f"no live render worker takes {LANE_WORDS[lane]}: they wait in the queue "
+        f"(set worker_lanes on a render host to include {lane})"
+        for lane in LANE_WORDS
+        if lane not in taken
+    ]
+
+
 def device_report(workers: list[dict[str, Any]]) -> dict[str, Any]:
     """The device as the first live worker measured it (None before any worker has run)."""
     first = workers[0] if workers else {}
@@ -133,17 +169,17 @@ async def healthz(request: web.Request) -> web.Response:
     settings = app[SETTINGS]
     models = await asyncio.to_thread(app[MODELS].status)  # hashes files on first call
     problems = [f"model missing or damaged: {name}" for name, ok in models.items() if not ok]
+    workers: list[dict[str, Any]] | None
     try:
         workers = await run_db(request, manager.live_workers, settings.worker_lease_s)
     except Exception as exc:  # a locked database must not turn the health page into an error
         log.warning("/healthz: the workers could not be read: %s", exc)
-        workers = []
+        workers = None
     supervisor = app.get(SUPERVISOR)
     crashing = supervisor.problem() if supervisor is not None else None
     if crashing:
         problems.append(crashing)
-    elif not workers:
-        problems.append("no render worker is running: renders wait in the queue")
+    problems += fleet_problems(workers, crashing)
     probes = app.get(PROBES)
     if probes is not None:
         problems += await probes.problems()
@@ -161,9 +197,10 @@ async def healthz(request: web.Request) -> web.Response:
         "status": "degraded" if problems else "ok",
         "problems": problems,
         "version": __version__,
-        **device_report(workers),
+        "booth": settings.booth_id,
+        **device_report(workers or []),
         "models": models,
-        "workers": workers,
+        "workers": workers or [],
         "queue": queue,
     }
     if supervisor is not None:

@@ -22,7 +22,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve.set_defaults(handler=serve_command)
 
     worker = sub.add_parser(
-        "worker", help="run a render worker alone, against the same database as the server"
+        "worker",
+        help="run a render worker alone, against the same database as the server",
+        description="Run a render worker alone: it claims the jobs of the lanes "
+        "STYLEBOOTH_WORKER_LANES names (fast,hq,print) from STYLEBOOTH_DATABASE_URL, reads "
+        "photos from and writes paintings to STYLEBOOTH_STORAGE_URL, and paints at most "
+        "STYLEBOOTH_DEVICE_SLOTS HQ or print renders at once on this host's device (locks "
+        "in STYLEBOOTH_RUNTIME_DIR). Stops cleanly on SIGTERM, putting an unfinished job "
+        "back in the queue. A GPU host of a fleet: docs/deployment.md.",
     )
     worker.set_defaults(handler=worker_command)
 

@@ -32,7 +32,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, selectinload, sessionmaker
 
-from db.models import Capture, Job, JobStatus, Lane, Result, ResultKind, Worker, utcnow
+from db.models import (
+    DEFAULT_BOOTH,
+    Capture,
+    Job,
+    JobStatus,
+    Lane,
+    Result,
+    ResultKind,
+    Worker,
+    utcnow,
+)
 from kiosk.queue import notify
 from kiosk.queue.jobs import (
     ACTIVE,
@@ -49,6 +59,7 @@ T = TypeVar("T")
 
 CLAIM_TRIES = 5  # another worker may win the race for a candidate: try the next one
 GUEST_IMAGES = (ResultKind.FAST, ResultKind.PREVIEW, ResultKind.FINAL)  # served by the API
+SHOWN_ID = 8  # characters of a job id the fleet view shows (a full id is a bearer key)
 
 
 def in_session(
@@ -87,10 +98,13 @@ def create_capture(
     style: str,
     scene: str | None,
     options: dict[str, Any],
+    booth_id: str = DEFAULT_BOOTH,
 ) -> Job:
-    """A capture with its fast and HQ jobs; returns the HQ job (the guest's job)."""
+    """A capture with its fast and HQ jobs; returns the HQ job (the guest's job).
+    ``booth_id``: the booth it was taken at (the server's ``settings.booth_id``)."""
     capture = Capture(
         id=capture_id,
+        booth_id=booth_id,
         source=source,
         photo_path=photo_path,
         width=size[0],
@@ -395,13 +409,49 @@ def _alive(
     )
 
 
-def live_workers(session: Session, lease_s: float) -> list[dict[str, Any]]:
-    """The ready workers whose lease runs (``lease_s`` for a row that names none), as
-    ``/healthz`` shows them (``seen_s``: seconds since the last beat)."""
+def _jobs_in_hand(session: Session, worker_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The running jobs of these workers, as the fleet view shows them: lane, booth, stage,
+    progress and the job id cut to ``SHOWN_ID`` characters (a full id is a bearer key to a
+    guest's photo, and ``/healthz`` answers anyone)."""
+    in_hand: dict[str, list[dict[str, Any]]] = {worker_id: [] for worker_id in worker_ids}
+    if not worker_ids:
+        return in_hand
+    rows = session.execute(
+        select(Job.worker_id, Job.id, Job.mode, Job.stage, Job.progress, Capture.booth_id)
+        .join(Capture, Capture.id == Job.capture_id)
+        .where(Job.status == JobStatus.running, Job.worker_id.in_(worker_ids))
+        .order_by(Job.started_at, Job.id)
+    )
+    for worker_id, job_id, lane, stage, progress, booth in rows:
+        if worker_id is None:  # the query asks for running jobs of these workers only
+            continue
+        in_hand[worker_id].append(
+            {
+                "job": job_id[:SHOWN_ID],
+                "lane": str(lane),
+                "booth": booth,
+                "stage": stage,
+                "progress": round(progress, 3),
+            }
+        )
+    return in_hand
+
+
+def live_workers(session: Session, lease_s: float, *, jobs: bool = True) -> list[dict[str, Any]]:
+    """Every ready worker of the fleet whose lease runs (``lease_s`` for a row that names
+    none), whatever host it runs on, as ``/healthz`` shows them: its row's info (device
+    name, ``lanes``, ``device_slots``, lease…), ``seen_s`` (seconds since its last beat, by
+    the database's clock) and, unless ``jobs`` is False, the ``jobs`` it has in hand."""
     now = db_now(session)
     rows = session.scalars(
         select(Worker).where(Worker.device.is_not(None)).order_by(Worker.started_at, Worker.id)
     )
+    alive = [
+        worker
+        for worker in rows
+        if _alive(worker.heartbeat_at, worker.stopped_at, lease_of(worker.info, lease_s), now)
+    ]
+    in_hand = _jobs_in_hand(session, [worker.id for worker in alive]) if jobs else {}
     return [
         {
             **worker.info,
@@ -412,14 +462,14 @@ def live_workers(session: Session, lease_s: float) -> list[dict[str, Any]]:
             "device": worker.device,
             "busy": worker.busy,
             "seen_s": round((now - aware(worker.heartbeat_at)).total_seconds(), 1),  # type: ignore[operator]
+            **({"jobs": in_hand.get(worker.id, [])} if jobs else {}),
         }
-        for worker in rows
-        if _alive(worker.heartbeat_at, worker.stopped_at, lease_of(worker.info, lease_s), now)
+        for worker in alive
     ]
 
 
 def any_worker_alive(session: Session, lease_s: float) -> bool:
-    return bool(live_workers(session, lease_s))
+    return bool(live_workers(session, lease_s, jobs=False))
 
 
 def requeue_stale(session: Session, lease_s: float) -> list[str]:
@@ -480,7 +530,11 @@ def prune_workers(session: Session, keep_s: float) -> None:
 
 
 def _queue_position(session: Session, job: Job) -> int:
-    """How many HQ renders are ahead of this one (0: running or next)."""
+    """How many HQ paintings will be claimed before this one: the queued HQ jobs created
+    before it, in any booth (the claim takes the oldest first). 0: running, or next.
+
+    Running jobs are not counted: with several workers, another guest's painting in hand
+    is no job ahead, and the next free worker takes this one."""
     if job.status != JobStatus.queued or job.mode != Lane.HQ:
         return 0
     ahead = (
@@ -488,9 +542,9 @@ def _queue_position(session: Session, job: Job) -> int:
         .select_from(Job)
         .where(
             Job.mode == Lane.HQ,
+            Job.status == JobStatus.queued,
+            Job.created_at < job.created_at,
             Job.id != job.id,
-            (Job.status == JobStatus.running)
-            | ((Job.status == JobStatus.queued) & (Job.created_at < job.created_at)),
         )
     )
     return session.execute(ahead).scalar_one()
@@ -585,16 +639,32 @@ def capture_token(session: Session, job_id: str) -> str | None:
     )
 
 
-def queue_counts(session: Session) -> dict[str, dict[str, int]]:
-    """Jobs waiting and in hand, per lane: ``{"fast": {"queued": n, "running": m}, "hq": ...}``."""
-    counts = {lane.value: {"queued": 0, "running": 0} for lane in Lane}
+LaneCounts = dict[str, dict[str, int]]  # lane -> {"queued": n, "running": m}
+
+
+def _idle_lanes() -> LaneCounts:
+    return {lane.value: {"queued": 0, "running": 0} for lane in Lane}
+
+
+def queue_counts(session: Session) -> dict[str, Any]:
+    """Jobs waiting and in hand, per lane for the whole fleet and per booth:
+    ``{"fast": {"queued": n, "running": m}, "hq": …, "print": …, "booths": {booth_id:
+    {"fast": …, "hq": …, "print": …}}}``; a booth with no active job is not listed.
+
+    One grouped query over the active jobs (``ix_jobs_status``) joined to their captures."""
+    counts: dict[str, Any] = _idle_lanes()
+    booths: dict[str, LaneCounts] = {}
     rows = session.execute(
-        select(Job.mode, Job.status, func.count())
+        select(Capture.booth_id, Job.mode, Job.status, func.count())
+        .join(Capture, Capture.id == Job.capture_id)
         .where(Job.status.in_(ACTIVE))
-        .group_by(Job.mode, Job.status)
+        .group_by(Capture.booth_id, Job.mode, Job.status)
     )
-    for lane, status, count in rows:
-        counts.setdefault(lane, {"queued": 0, "running": 0})[status.value] = count
+    for booth, lane, status, count in rows:
+        counts.setdefault(lane, {"queued": 0, "running": 0})[status.value] += count
+        booth_counts = booths.setdefault(booth, _idle_lanes())
+        booth_counts.setdefault(lane, {"queued": 0, "running": 0})[status.value] = count
+    counts["booths"] = dict(sorted(booths.items()))
     return counts
 
 

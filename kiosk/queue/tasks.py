@@ -85,31 +85,58 @@ class FastTurn:
 
 
 class DeviceLock:
-    """One HQ or print render at a time per device, across every worker process on this
-    machine (a file lock in the data directory). Each lane opens its own: ``flock`` locks
-    belong to an open file, so two lanes sharing one would never exclude each other."""
+    """At most ``slots`` HQ or print renders at once per device, across every worker process
+    on this host: one file lock per slot in the host's runtime directory
+    (``settings.runtime``, never shared storage: ``flock`` on a network file system either
+    does not work or would make hosts wait for each other's devices).
 
-    def __init__(self, data_dir: Path, device: str) -> None:
-        path = data_dir / "locks" / f"hq-{device}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a")
+    ``try_acquire`` takes the first free slot; ``release`` gives back the one it took. Each
+    lane opens its own: ``flock`` locks belong to an open file, so two lanes sharing one
+    would never exclude each other."""
+
+    def __init__(self, runtime_dir: Path, device: str, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError(f"a device needs at least one render slot, got {slots}")
+        folder = runtime_dir / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.paths = [folder / f"device-{device}.{slot}.lock" for slot in range(slots)]
+        self._files = [path.open("a") for path in self.paths]
+        self._held: int | None = None  # the slot this lock holds
+
+    @property
+    def slot(self) -> int | None:
+        """The slot held now (0-based), or None."""
+        return self._held
 
     def try_acquire(self) -> bool:
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
+        """Take a free slot of the device without waiting; False when every slot is busy."""
+        if self._held is not None:
+            return True
+        for slot, file in enumerate(self._files):
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            self._held = slot
+            return True
+        return False
 
     def acquire(self, stopping: threading.Event, poll: float = DEVICE_POLL_S) -> bool:
-        """Wait for the device; False when the worker started stopping first."""
+        """Wait for a slot of the device; False when the worker started stopping first."""
         while not self.try_acquire():
             if stopping.wait(poll):
                 return False
         return True
 
     def release(self) -> None:
-        fcntl.flock(self._file, fcntl.LOCK_UN)
+        if self._held is not None:
+            fcntl.flock(self._files[self._held], fcntl.LOCK_UN)
+            self._held = None
+
+    def close(self) -> None:
+        self.release()
+        for file in self._files:
+            file.close()
 
 
 @dataclass

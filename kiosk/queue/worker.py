@@ -1,12 +1,13 @@
 """The render worker: a separate process that claims jobs from the database and paints them.
 
 ``stylebooth serve`` starts one; ``stylebooth worker`` runs one alone against the same
-database URL. The models load once per process. Three lanes run as threads:
+database URL. The models load once per process. The lanes ``worker_lanes`` names (all three
+by default; a GPU host may take only ``hq,print``) run as threads:
 
 * the **fast lane** takes ``FAST`` jobs (``tasks.run_fast``);
-* the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``), one at a time per device (a file
-  lock in the data directory, ``tasks.DeviceLock``, so two workers on one machine never
-  paint at once);
+* the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``), at most ``device_slots`` at a time
+  per device on this host (file locks in the host's runtime directory, ``tasks.DeviceLock``,
+  so the workers of one machine never overload its device);
 * the **print lane** takes ``PRINT`` jobs (``print_job.run_print``) under the same device lock,
   only while no HQ painting waits, and gives the lock back to one that comes meanwhile
   (``JobContext.yield_to_guests``).
@@ -185,14 +186,20 @@ class Worker:
         self.painter.warm_up(next(iter(STYLES)))
         self.device = str(self.painter.engine.device).replace(":", "")
         self.device_info = device_info(self.painter.engine.device)
+        lanes = [Lane(lane) for lane in self.settings.lanes]  # this host's share of the work
         self.device_locks = {
-            lane: DeviceLock(self.settings.data_dir, self.device) for lane in (Lane.HQ, Lane.PRINT)
+            lane: DeviceLock(self.settings.runtime, self.device, self.settings.device_slots)
+            for lane in (Lane.HQ, Lane.PRINT)
+            if lane in lanes
         }
-        self.serve(list(Lane), started=started)
+        self.serve(lanes, started=started)
 
     def serve(self, lanes: list[Lane], *, started: float | None = None) -> None:
         """Register, recover, run ``lanes`` and beat until ``stop()`` (``run`` once the models
         are loaded; a test calls it directly with bodies of its own)."""
+        # The worker's capacity, in its row: /healthz and the admin page show it.
+        self.device_info = {**self.device_info, "lanes": [str(lane) for lane in lanes],
+                            "device_slots": self.settings.device_slots}  # fmt: skip
         self._register()
         self.ready.set()
         if started is not None:

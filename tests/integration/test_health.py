@@ -20,5 +20,7 @@ async def test_healthz_without_a_worker(aiohttp_client, settings) -> None:
     assert all(body["models"].values())
     # Every model is intact; only the render worker is missing (this app runs without one).
     assert body["status"] == "degraded"
-    assert body["problems"] == ["no render worker is running: renders wait in the queue"]
+    assert body["problems"] == [
+        "no render worker is running anywhere in the fleet: renders wait in the queue"
+    ]
     assert (settings.data_dir / "stylebooth.sqlite3").is_file()

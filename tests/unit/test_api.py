@@ -122,12 +122,14 @@ async def test_health_counts_the_queue_and_says_when_no_worker_runs(client, boot
     assert body["status"] == "degraded" and body["workers"] == []
     assert any("no render worker" in problem for problem in body["problems"])
     idle = {"queued": 0, "running": 0}
-    assert body["queue"] == {"fast": idle, "hq": idle, "print": idle}
+    assert body["queue"] == {"fast": idle, "hq": idle, "print": idle, "booths": {}}
     await upload(client)
     await upload(client)
     body = await (await client.get("/healthz")).json()
     assert body["queue"]["fast"] == {"queued": 2, "running": 0}
     assert body["queue"]["hq"] == {"queued": 2, "running": 0}
+    waiting = {"fast": {"queued": 2, "running": 0}, "hq": {"queued": 2, "running": 0}}
+    assert body["queue"]["booths"] == {booth_settings.booth_id: {**waiting, "print": idle}}
 
 
 @pytest.mark.parametrize(

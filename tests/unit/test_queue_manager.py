@@ -106,7 +106,8 @@ def test_fast_lane_takes_a_new_guest_while_an_hq_render_runs(db, sessions, setti
     # The second guest's fast job is claimable while the first HQ job runs.
     assert claim_id(db, Lane.FAST, worker) == fast_job_of(sessions, second)
     state = db(job_view.describe, second.id, create_app(settings)[LINKS])
-    assert state["status"] == "queued" and state["queue_position"] == 1
+    # The first guest's painting is in hand, not ahead: the second guest's is next.
+    assert state["status"] == "queued" and state["queue_position"] == 0
     assert state["mode"] == "hq" and state["stage"] == "queued"
     assert state["orders_url"] == f"/api/captures/{second.capture_id}/orders"
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Executable,
     Select,
     and_,
+    case,
     delete,
     exists,
     func,
@@ -160,9 +161,41 @@ def _claimable(lane: Lane, tried: list[str]) -> Select[Any]:
     return query.order_by(Job.created_at).limit(1)
 
 
+def _claim_values(worker_id: str) -> dict[str, Any]:
+    """What a claim writes: running in ``worker_id``'s hands since now (the database's clock),
+    one more attempt."""
+    return {
+        "status": JobStatus.running,
+        "worker_id": worker_id,
+        "started_at": func.now(),
+        "attempts": Job.attempts + 1,
+        "error": None,
+    }
+
+
 def claim(session: Session, lane: Lane, worker_id: str) -> ClaimedJob | None:
     """Atomically take the oldest claimable job of a lane for ``worker_id``; None when there
-    is none."""
+    is none.
+
+    On PostgreSQL one statement does it: ``UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
+    LOCKED) RETURNING id``. Concurrent claimers skip the row another one has locked and take
+    the next, so none of them comes back empty while a job is claimable and none waits for
+    another. SQLite has no row locks (a writer locks the whole file): there a compare-and-set
+    UPDATE on the candidate, tried again with the next one when another worker won it."""
+    if session.get_bind().dialect.name == "postgresql":
+        candidate = _claimable(lane, []).with_for_update(skip_locked=True).scalar_subquery()
+        job_id = session.scalar(
+            update(Job)
+            .where(Job.id == candidate, Job.status == JobStatus.queued)
+            .values(**_claim_values(worker_id))
+            .returning(Job.id)
+            .execution_options(synchronize_session=False)
+        )
+        if job_id is None:
+            return None
+        claimed = _claimed(session, job_id)
+        notify.announce(session, lane, claimed.capture.id, claimable=False)
+        return claimed
     tried: list[str] = []
     for _ in range(CLAIM_TRIES):
         job_id = session.scalar(_claimable(lane, tried))
@@ -172,13 +205,7 @@ def claim(session: Session, lane: Lane, worker_id: str) -> ClaimedJob | None:
             session,
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.queued)
-            .values(
-                status=JobStatus.running,
-                worker_id=worker_id,
-                started_at=func.now(),
-                attempts=Job.attempts + 1,
-                error=None,
-            ),
+            .values(**_claim_values(worker_id)),
         )
         if taken == 1:
             claimed = _claimed(session, job_id)
@@ -273,7 +300,8 @@ def release(session: Session, job_id: str, worker_id: str) -> bool:
             status=JobStatus.queued,
             worker_id=None,
             stage="interrupted",
-            attempts=func.max(Job.attempts - 1, 0),
+            # Portable max(attempts - 1, 0): two-argument max() is SQLite's alone.
+            attempts=case((Job.attempts > 0, Job.attempts - 1), else_=0),
         ),
     )
     if changed == 1:

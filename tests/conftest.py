@@ -14,7 +14,7 @@ from kiosk.config import Settings, load_settings
 from render.models import ModelStore
 from tests.support.paths import ARTIFACTS, MODEL_DIR
 
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "scaleout")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

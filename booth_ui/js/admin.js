@@ -1,9 +1,11 @@
 // The operator's page: the print desk (js/print_desk.js), health and queue (refreshed every
-// few seconds), retry/cancel, event settings, and the guests' data purge. Its calls go
+// few seconds), the render fleet and the queue per booth (js/admin_fleet.js), retry/cancel,
+// event settings, and the guests' data purge. Its calls go
 // through js/admin_api.js (the session cookie and the CSRF token).
 
 import { call } from "./admin_api.js";
 import { $, el } from "./dom.js";
+import { showFleet } from "./admin_fleet.js";
 import { showDesk, startDesk } from "./print_desk.js";
 
 const REFRESH_MS = 3000;
@@ -26,13 +28,15 @@ async function showHealth() {
     badge.dataset.status = health.status;
     const workers = health.workers.length;
     badge.textContent = health.status === "ok"
-      ? `Running · ${workers} render worker${workers === 1 ? "" : "s"} on ${health.device}`
+      ? `Booth ${health.booth} · ${workers} render worker${workers === 1 ? "" : "s"} in the fleet`
       : "Needs attention";
     $("#problems").replaceChildren(...health.problems.map((text) => el("li", {}, text)));
     const { fast, hq, print } = health.queue;
     $("#queue-summary").textContent =
       `Waiting: ${fast.queued} first pictures, ${hq.queued} paintings, ` +
-      `${print.queued} print renders · in progress: ${fast.running + hq.running + print.running}`;
+      `${print.queued} print renders · in progress: ${fast.running + hq.running + print.running}` +
+      " (every booth)";
+    showFleet(health);
   } catch (error) {
     badge.dataset.status = "down";
     badge.textContent = `Server unreachable: ${error.message}`;
@@ -65,6 +69,7 @@ function jobRow(job) {
     "tr",
     { dataset: { job: job.id } },
     el("td", {}, when(job.created_at)),
+    el("td", {}, job.booth),
     el("td", {}, LANES[job.mode] || job.mode),
     el("td", {}, job.style),
     el("td", {}, job.scene),

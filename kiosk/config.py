@@ -169,6 +169,8 @@ class Settings:
             raise ConfigError(f"worker_lanes: some of fast, hq, print; got {self.worker_lanes!r}")
         if not 1 <= self.device_slots <= 16:
             raise ConfigError("device_slots: a whole number from 1 to 16")
+        if not self.booth_id.strip() or len(self.booth_id) > 64:  # captures.booth_id VARCHAR(64)
+            raise ConfigError(f"booth_id: a name of 1 to 64 characters, got {self.booth_id!r}")
         url = self.storage_url or ""
         if "://" in url and not url.startswith(("s3://", "file://")):
             raise ConfigError(f"storage_url: a directory or s3://bucket/prefix, got {url!r}")

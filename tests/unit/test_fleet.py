@@ -6,9 +6,11 @@ device lock has one slot file per concurrent render in the host's runtime direct
 from __future__ import annotations
 
 import functools
+import re
+import shutil
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 from sqlalchemy import select
@@ -18,6 +20,7 @@ from db.models import Capture, Job, JobStatus, Lane, new_id
 from db.session import make_engine
 from kiosk import health
 from kiosk.app import create_app
+from kiosk.config import ConfigError, Settings, load_settings
 from kiosk.queue import manager
 from kiosk.queue.jobs import job_options
 from kiosk.queue.tasks import DeviceLock
@@ -253,3 +256,46 @@ def test_a_worker_records_the_lanes_it_serves(settings, db) -> None:
         serving.join(30)
     assert not serving.is_alive()
     assert db(manager.live_workers, settings.worker_lease_s) == []
+
+
+# --- settings, docs and the worker host's unit ---------------------------------------------------
+
+
+def test_a_booth_id_must_fit_its_column(settings) -> None:
+    assert load_settings(env={"STYLEBOOTH_BOOTH_ID": "hall-a"}).booth_id == "hall-a"
+    for bad in ("x" * 65, " "):
+        with pytest.raises(ConfigError, match="booth_id: a name of 1 to 64 characters"):
+            load_settings(env={"STYLEBOOTH_BOOTH_ID": bad})
+
+
+def test_the_deployment_guide_names_real_settings() -> None:
+    """Each setting in docs/deployment.md's table is a field of ``Settings`` (a renamed
+    setting fails here, not at a venue)."""
+    guide = (REPO / "docs" / "deployment.md").read_text()
+    named = re.findall(r"^\| `(\w+)` \|", guide, flags=re.MULTILINE)
+    assert {"database_url", "storage_url", "booth_id", "worker_lanes", "device_slots",
+            "runtime_dir"} <= set(named)  # fmt: skip
+    assert set(named) <= {spec.name for spec in fields(Settings)}
+
+
+def test_the_worker_hosts_unit_runs_the_worker_with_its_secrets_from_a_file(tmp_path) -> None:
+    unit = (REPO / "systemd" / "stylebooth-worker.service").read_text()
+    lines = set(unit.splitlines())
+    assert "ExecStart=/opt/stylebooth/.venv/bin/stylebooth worker" in lines
+    assert "EnvironmentFile=/etc/stylebooth-worker.env" in lines  # required, no leading "-"
+    assert "Environment=STYLEBOOTH_RUNTIME_DIR=/run/stylebooth" in lines
+    assert not any("SECRET" in line or "postgresql" in line for line in lines if "=" in line
+                   and not line.startswith("#"))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "kiosk", "worker", "--help"], cwd=REPO, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and "docs/deployment.md" in done.stdout, done.stderr
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed: the unit's syntax is not checked")
+    here = tmp_path / "stylebooth-worker.service"  # the checkout and venv of this machine
+    here.write_text(unit.replace("/opt/stylebooth", str(REPO)))
+    checked = subprocess.run(
+        ["systemd-analyze", "verify", str(here)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0 and checked.stderr == "", checked.stderr

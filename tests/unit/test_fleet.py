@@ -13,9 +13,10 @@ import sys
 from dataclasses import fields, replace
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import inspect, select
 
-from db.migrate import upgrade
+from db.migrate import alembic_config, upgrade
 from db.models import Capture, Job, JobStatus, Lane, new_id
 from db.session import make_engine
 from kiosk import health
@@ -100,13 +101,9 @@ def test_the_migration_gives_earlier_captures_the_default_booth(settings) -> Non
         with engine.connect() as connection:
             booth = connection.exec_driver_sql("SELECT booth_id FROM captures").scalar_one()
         assert booth == "booth"
-        from alembic import command
-
-        from db.migrate import alembic_config
-
         command.downgrade(alembic_config(url), "0005")
         with engine.connect() as connection:
-            columns = [row[1] for row in connection.exec_driver_sql("PRAGMA table_info(captures)")]
+            columns = [column["name"] for column in inspect(connection).get_columns("captures")]
             jobs = connection.exec_driver_sql("SELECT id FROM jobs").scalars().all()
         assert "booth_id" not in columns and jobs == ["j1"]
     finally:

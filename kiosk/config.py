@@ -100,7 +100,7 @@ class Settings:
     hq_budget_s: int = setting(90, "time budget of one HQ render; the best painting so far is kept")
     worker_lease_s: int = setting(
         10,
-        "a render worker's lease: it beats its row in the workers table four times per "
+        "a render worker's lease: it beats its row in the workers table three times per "
         "lease, and one whose lease ran out (by the database's clock) is given up on: not "
         "counted on /healthz, and its running job is run again",
     )
@@ -160,7 +160,7 @@ class Settings:
         for key, low, high in (
             ("tee_dpi", 150, 300),
             ("print_scale_percent", 1, 100),
-            ("worker_lease_s", 2, 600),  # beaten 4× per lease: under 2 s is a busy database
+            ("worker_lease_s", 2, 600),  # beaten 3× per lease: under 2 s is a busy database
         ):
             if not low <= getattr(self, key) <= high:
                 raise ConfigError(f"{key}: a whole number from {low} to {high}")

@@ -27,6 +27,7 @@ AREAS = {
     "uploads": "benchmarks.bench_uploads",
     "sockets": "benchmarks.bench_sockets",
     "print": "benchmarks.bench_print",
+    "queue": "benchmarks.bench_queue",
 }
 
 

@@ -23,6 +23,7 @@ Everything is bounded (deadlines, counts). Run alone: ``python -m benchmarks.ben
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import statistics
 import tempfile
@@ -200,7 +201,7 @@ def measure_wakeups(url: str, data_dir: Path) -> dict[str, Any]:
             [capture_id] = _enqueue(url, data_dir, 1)
             committed = time.perf_counter()
             with ran:
-                if not ran.wait_for(lambda c=capture_id: c in began, timeout=30):
+                if not ran.wait_for(functools.partial(began.__contains__, capture_id), 30):
                     raise RuntimeError("a queued job was not claimed within 30 s")
             latencies.append(began[capture_id] - committed)
     finally:

@@ -184,6 +184,7 @@ async def create_capture(request: web.Request) -> web.Response:
                     style=style,
                     scene=None if scene == OWN else scene,
                     options=job_options(settings),
+                    booth_id=settings.booth_id,
                 ),
             )
         except BaseException:

@@ -5,6 +5,7 @@ device lock has one slot file per concurrent render in the host's runtime direct
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import fields, replace
 
+import aiohttp
 import pytest
 from alembic import command
 from sqlalchemy import inspect, select
@@ -26,6 +28,7 @@ from kiosk.queue import manager
 from kiosk.queue.jobs import job_options
 from kiosk.queue.tasks import DeviceLock
 from tests.support.paths import REPO
+from tests.support.photos import guest_jpeg
 
 
 @pytest.fixture
@@ -296,3 +299,37 @@ def test_the_worker_hosts_unit_runs_the_worker_with_its_secrets_from_a_file(tmp_
         ["systemd-analyze", "verify", str(here)], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0 and checked.stderr == "", checked.stderr
+
+
+async def test_two_booth_servers_on_one_database_count_each_others_guests(
+    aiohttp_client, settings
+) -> None:
+    """Two booth servers (their own booth ids, one database): a guest at each; either
+    server's /healthz counts both booths, and the admin job list names each job's booth."""
+    password = "s3cret"
+    auth = {"Authorization": "Basic " + base64.b64encode(f"op:{password}".encode()).decode()}
+    servers = {}
+    for booth in ("hall-a", "hall-b"):
+        app = create_app(replace(settings, booth_id=booth, admin_password=password))
+        servers[booth] = await aiohttp_client(app)
+    created = {}
+    for booth, client in servers.items():
+        data = aiohttp.FormData()
+        for key, value in {"style": "starry_night", "scene": "own", "source": "camera"}.items():
+            data.add_field(key, value)
+        data.add_field("photo", guest_jpeg(640, quality=90), filename="p.jpg",
+                       content_type="image/jpeg")  # fmt: skip
+        response = await client.post("/api/captures", data=data)
+        assert response.status == 201, await response.text()
+        created[booth] = (await response.json())["job_id"]
+    waiting = {"queued": 1, "running": 0}
+    idle = {"queued": 0, "running": 0}
+    for client in servers.values():
+        queue = (await (await client.get("/healthz")).json())["queue"]
+        assert queue["booths"] == {
+            booth: {"fast": waiting, "hq": waiting, "print": idle} for booth in servers
+        }
+    jobs = (await (await servers["hall-a"].get("/admin/api/jobs", headers=auth)).json())["jobs"]
+    booth_of = {job["id"]: job["booth"] for job in jobs}
+    assert {booth_of[job_id] for job_id in created.values()} == {"hall-a", "hall-b"}
+    assert all(booth_of[job_id] == booth for booth, job_id in created.items())

@@ -135,7 +135,7 @@ def postgres_server(tmp_dir: Path) -> Iterator[PgServer]:
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 parent.chmod(mode | 0o001)
-    subprocess.run(
+    _run(
         _as_postgres(
             [
                 str(bin_dir / "initdb"),
@@ -149,9 +149,7 @@ def postgres_server(tmp_dir: Path) -> Iterator[PgServer]:
                 "--no-sync",
             ]
         ),
-        check=True,
-        capture_output=True,
-        timeout=120,
+        timeout_s=120,
     )
     port = free_port()
     options = " ".join(
@@ -166,11 +164,10 @@ def postgres_server(tmp_dir: Path) -> Iterator[PgServer]:
         ]
     )
     pg_ctl = str(bin_dir / "pg_ctl")
-    subprocess.run(
+    _run(
         _as_postgres([pg_ctl, "-D", str(data_dir), "-l", str(log), "-o", options, "-w", "start"]),
-        check=True,
-        capture_output=True,
-        timeout=START_TIMEOUT_S + 10,
+        timeout_s=START_TIMEOUT_S + 10,
+        log=log,
     )
     try:
         server = PgServer(port=port, data_dir=data_dir, socket_dir=socket_dir)
@@ -182,6 +179,18 @@ def postgres_server(tmp_dir: Path) -> Iterator[PgServer]:
             check=False,
             capture_output=True,
             timeout=60,
+        )
+
+
+def _run(command: list[str], *, timeout_s: float, log: Path | None = None) -> None:
+    """Run a PostgreSQL tool; when it fails, say which, with its output (and the server's
+    log), instead of a bare CalledProcessError."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode != 0:
+        tail = log.read_text()[-2000:] if log is not None and log.exists() else ""
+        raise RuntimeError(
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            + (f"\nserver log:\n{tail}" if tail else "")
         )
 
 

@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 from db.models import Capture, OrderStatus, ResultKind
 from kiosk import event_settings, order_book
 from kiosk.dbio import run_db
-from kiosk.keys import LINKS, SETTINGS
+from kiosk.keys import LINKS, SETTINGS, STORE
 from kiosk.links import Links
 from kiosk.orders import PRODUCT_TITLES
 from kiosk.queue import manager
-from kiosk.storage import resolve
+from kiosk.storage.serve import respond
 
 routes = web.RouteTableDef()
 
@@ -215,20 +215,30 @@ async def download_page(request: web.Request) -> web.Response:
     return page(values["event_name"], body, live=live)
 
 
-async def _serve(request: web.Request, path: str | None, filename: str) -> web.StreamResponse:
+async def _serve(
+    request: web.Request, path: str | None, filename: str, content_type: str
+) -> web.StreamResponse:
+    """The stored picture from the app's store (streamed from S3, or the local file); with
+    ``?download`` as an attachment named ``filename``. A picture on record whose file is
+    gone from the store is a 404 that says so (``respond``), not a 500."""
     if path is None:
         return not_found()
-    headers = dict(HEADERS)
-    if "download" in request.query:
-        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return web.FileResponse(resolve(request.config_dict[SETTINGS].data_dir, path), headers=headers)
+    return await respond(
+        request,
+        request.config_dict[STORE],
+        path,
+        content_type=content_type,
+        headers=HEADERS,
+        filename=filename if "download" in request.query else None,
+    )
 
 
 @routes.get("/d/{token}/painting.jpg", name="download_painting")
 async def download_painting(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     found = await run_db(request, manager.download_state, token) if TOKEN.match(token) else None
-    return await _serve(request, found["painting"] if found else None, "stylebooth.jpg")
+    painting = found["painting"] if found else None
+    return await _serve(request, painting, "stylebooth.jpg", "image/jpeg")
 
 
 @routes.get("/d/{token}/print.png", name="download_print")
@@ -236,4 +246,4 @@ async def download_print(request: web.Request) -> web.StreamResponse:
     """The print master: the painting at the largest size an order has had painted."""
     token = request.match_info["token"]
     path = await run_db(request, print_master, token) if TOKEN.match(token) else None
-    return await _serve(request, path, "stylebooth.png")
+    return await _serve(request, path, "stylebooth.png", "image/png")

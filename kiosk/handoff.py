@@ -10,10 +10,12 @@ pixel size, print size, the art's own pixels and effective DPI (as the export wr
 into the file), bytes and sha256.
 
 The sha256 is computed from the bytes as they go into the ZIP, and must equal the one the
-export recorded when it made the file: a print file that went missing or changed on disk
-stops the hand-off with a sentence naming the order, rather than sending a shop a file
-nobody approved. Files are copied into the ZIP in chunks (stored, not deflated: PNG and PDF
-are compressed already), so a batch of large tee files never sits in memory.
+export recorded when it made the file: a print file that went missing or changed in the
+store stops the hand-off with a sentence naming the order, rather than sending a shop a file
+nobody approved. Files are read through the app's ``FileStore`` (``local_copy``: the file
+itself, or a temporary download from S3, one file at a time) and copied into the ZIP in
+chunks (stored, not deflated: PNG and PDF are compressed already), so a batch of large tee
+files never sits in memory.
 
 ``collect`` runs in a database session, ``write_zip`` on a file thread; neither touches the
 event loop (``kiosk/print_desk.py`` calls them through ``kiosk.dbio``).
@@ -40,7 +42,7 @@ from db.models import Export, Order, OrderStatus
 from export.specs import MUG_SIZES, TAG_PREFIX, TEE_SIZES, parse_tag
 from kiosk import order_book
 from kiosk.order_book import STATUS_TEXT
-from kiosk.storage import resolve
+from kiosk.storage import BadKey, FileStore, MissingFile, check_key
 from render.errors import StyleBoothError
 
 MANIFEST_FORMAT = "stylebooth-handoff/1"
@@ -81,7 +83,7 @@ class BadBatch(StyleBoothError, code="bad_request"):
 class BatchFile:
     """One print file of an order, as recorded by its export."""
 
-    path: Path
+    key: str  # in the store
     name: str  # inside the ZIP
     role: str  # "png", "pdf"
     sha256: str  # as the export recorded it
@@ -154,29 +156,27 @@ def _unready(orders: list[Order]) -> str:
     return ", ".join(f"{o.number} ({STATUS_TEXT[OrderStatus(o.status)].lower()})" for o in orders)
 
 
-def _files(order: Order, export: Export | None, data_dir: Path) -> tuple[BatchFile, ...]:
-    """The order's recorded print files; none when its export is gone or names a file
-    outside the data directory (not the booth's to hand off)."""
+def _files(order: Order, export: Export | None) -> tuple[BatchFile, ...]:
+    """The order's recorded print files; none when its export is gone or names a path that
+    is not a plain store key (``..``, absolute: not the booth's to hand off)."""
     if export is None:
         return ()
     options = dict(order.options)
     try:
         return tuple(
             BatchFile(
-                path=resolve(data_dir, entry["path"]),
+                key=check_key(entry["path"]),
                 name=file_name(order.number, order.product, options, role),
                 role=role,
                 sha256=entry["sha256"],
             )
             for role, entry in sorted(export.files.items())
         )
-    except ValueError:
+    except BadKey:
         return ()
 
 
-def collect(
-    session: Session, numbers: list[str], data_dir: Path
-) -> tuple[list[BatchOrder], list[str]]:
+def collect(session: Session, numbers: list[str]) -> tuple[list[BatchOrder], list[str]]:
     """The orders to hand off, in the order asked, and the numbers that name no order.
     ``BatchRefused`` names the orders that have no print files yet (or lost them)."""
     rows = order_book.by_numbers(session, numbers)
@@ -192,7 +192,7 @@ def collect(
     exports = {e.id: e for e in session.scalars(select(Export).where(Export.id.in_(export_ids)))}
     batch, lost = [], []
     for order in orders:
-        files = _files(order, exports.get(order.export_id or ""), data_dir)
+        files = _files(order, exports.get(order.export_id or ""))
         if not files:
             lost.append(order.number)
             continue
@@ -209,25 +209,22 @@ def collect(
     return batch, unknown
 
 
-def _copy_into(archive: zipfile.ZipFile, item: BatchFile, number: str) -> tuple[str, int]:
-    """Copy one file into the ZIP in chunks; its sha256 and size as written."""
+def _copy_into(
+    archive: zipfile.ZipFile, item: BatchFile, path: Path, number: str
+) -> tuple[str, int]:
+    """Copy one file (its local copy at ``path``) into the ZIP in chunks; its sha256 and
+    size as written."""
     digest, size = hashlib.sha256(), 0
-    try:
-        big = item.path.stat().st_size >= zipfile.ZIP64_LIMIT  # ZIP64 only where it must be
-        with item.path.open("rb") as source, archive.open(item.name, "w", force_zip64=big) as out:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-    except FileNotFoundError:
-        raise BatchRefused(
-            f"the print file {item.name} of order {number} is missing from the disk: "
-            "nothing was handed off"
-        ) from None
+    big = path.stat().st_size >= zipfile.ZIP64_LIMIT  # ZIP64 only where it must be
+    with path.open("rb") as source, archive.open(item.name, "w", force_zip64=big) as out:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
     if digest.hexdigest() != item.sha256:
         raise BatchRefused(
-            f"the print file {item.name} of order {number} changed on disk since it was made: "
-            "nothing was handed off"
+            f"the print file {item.name} of order {number} changed in storage since it was "
+            "made: nothing was handed off"
         )
     return digest.hexdigest(), size
 
@@ -273,10 +270,11 @@ def _pdf_facts(path: Path) -> dict[str, Any]:
     }
 
 
-def describe(item: BatchFile, product: str, sha256: str, size: int) -> FileFacts:
-    """The manifest's facts of one file, read from the file itself."""
+def describe(item: BatchFile, path: Path, product: str, sha256: str, size: int) -> FileFacts:
+    """The manifest's facts of one file, read from the file itself (its local copy at
+    ``path``)."""
     read = {"png": _png_facts, "pdf": _pdf_facts}.get(item.role)
-    facts = read(item.path) if read else {}
+    facts = read(path) if read else {}
     purpose = "proof" if (product, item.role) in PROOFS else "print"
     return FileFacts(file=item.name, role=item.role, purpose=purpose, bytes=size, sha256=sha256,
                      **facts)  # fmt: skip
@@ -302,16 +300,32 @@ def _csv(entries: list[dict[str, Any]]) -> bytes:
     return text.getvalue().encode("utf-8")
 
 
-def write_zip(orders: list[BatchOrder], out: IO[bytes]) -> dict[str, Any]:
-    """Write the hand-off ZIP for ``orders`` into ``out`` (an open binary file); returns the
-    manifest. ``BatchRefused`` when a file is missing or not the one recorded."""
+def _add_file(
+    archive: zipfile.ZipFile, store: FileStore, item: BatchFile, order: BatchOrder
+) -> FileFacts:
+    """One print file into the ZIP, read through a local copy from the store (held only
+    while it is copied and its facts are read); its manifest facts."""
+    try:
+        with store.local_copy(item.key) as path:
+            sha256, size = _copy_into(archive, item, path, order.number)
+            return describe(item, path, order.product, sha256, size)
+    except (MissingFile, FileNotFoundError):
+        raise BatchRefused(
+            f"the print file {item.name} of order {order.number} is missing from "
+            f"{store.description}: nothing was handed off"
+        ) from None
+
+
+def write_zip(orders: list[BatchOrder], out: IO[bytes], store: FileStore) -> dict[str, Any]:
+    """Write the hand-off ZIP for ``orders`` into ``out`` (an open binary file), reading the
+    print files from ``store``; returns the manifest. ``BatchRefused`` when a file is
+    missing or not the one recorded."""
     entries = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for order in orders:
             files = []
             for item in order.files:
-                sha256, size = _copy_into(archive, item, order.number)
-                files.append(asdict(describe(item, order.product, sha256, size)))
+                files.append(asdict(_add_file(archive, store, item, order)))
             entries.append(
                 {
                     "external_id": order.number,

@@ -1,16 +1,16 @@
-"""Small images the server makes: style/scene thumbnails (cached on disk) and QR codes."""
+"""Small images the server makes: style/scene thumbnails (made once, kept in the store so
+every booth server shares them) and QR codes."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import qrcode
 from PIL import Image, ImageOps
 from qrcode.constants import ERROR_CORRECT_M
 
-from kiosk.storage import encode
-from render.files import write_atomic
+from kiosk.storage import FileStore, encode
+from render.files import sha256_bytes
 
 THUMB_SIZE = (360, 270)
 
@@ -25,14 +25,21 @@ def _source(kind: str, name: str) -> Image.Image:
     return load_scene(name)
 
 
-def thumbnail(cache_dir: Path, kind: str, name: str) -> Path:
-    """A small JPEG of a style or scene, made once (``kind``: styles | scenes)."""
-    path = cache_dir / kind / f"{name}.jpg"
-    if not path.is_file():
+def thumbnail_key(kind: str, name: str) -> str:
+    """The store key of a style's or scene's thumbnail (``kind``: styles | scenes)."""
+    return f"cache/thumbs/{kind}/{name}.jpg"
+
+
+def thumbnail(store: FileStore, kind: str, name: str) -> str:
+    """The key of a small JPEG of a style or scene, made once and kept in the store (a
+    second booth server finds the first one's). Blocking: call it off the event loop."""
+    key = thumbnail_key(kind, name)
+    if store.stat(key) is None:
         with _source(kind, name) as image:
             thumb = ImageOps.fit(image.convert("RGB"), THUMB_SIZE, Image.Resampling.LANCZOS)
-        write_atomic(path, encode(thumb, quality=85))
-    return path
+        data = encode(thumb, quality=85)
+        store.put(key, data, sha256=sha256_bytes(data))
+    return key
 
 
 def qr_png(url: str, box_size: int = 10) -> bytes:

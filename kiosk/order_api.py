@@ -3,13 +3,17 @@
 An order is taken at once (a number, status received) and made in the background: its print
 job paints the capture at print size and makes the files (``kiosk.queue.print_job.run_print``).
 The booth and the phone page follow it with ``GET …/orders``. A product preview (the design
-on a tee, a mug, a sticker) is drawn in the export process and kept in the capture's folder,
-so it goes with the guest's purge.
+on a tee, a mug, a sticker) is drawn in the export process from local copies of the
+painting and its mask (``FileStore.local_copy``: the files themselves, or downloads from S3)
+and kept in the store under the capture's folder, so every booth server finds it and it goes
+with the guest's purge.
 """
 
 from __future__ import annotations
 
 import functools
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -20,13 +24,14 @@ from kiosk import event_settings, order_book
 from kiosk.config import Settings
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, not_found
-from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS
+from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS, STORE
 from kiosk.links import Links
 from kiosk.orders import PRODUCT_TITLES, preview_png
 from kiosk.queue import manager
 from kiosk.security import read_json
-from kiosk.storage import capture_dir, resolve
-from render.files import sha256_bytes, write_atomic
+from kiosk.storage import FileStore, MissingFile, capture_dir
+from kiosk.storage.serve import respond
+from render.files import sha256_bytes
 
 routes = web.RouteTableDef()
 
@@ -103,9 +108,48 @@ async def list_orders(request: web.Request) -> web.Response:
     )
 
 
+def preview_key(capture_id: str, design: str) -> str:
+    """The store key of a product preview: the capture's ``previews/`` folder, named by a
+    hash of what is drawn (the painting's sha256, the product and options, the width)."""
+    name = sha256_bytes(design.encode())[:24]
+    return (capture_dir(capture_id) / "previews" / f"{name}.png").as_posix()
+
+
+async def _draw_preview(
+    request: web.Request,
+    store: FileStore,
+    sources: dict[str, Any],
+    product: str,
+    options: dict[str, Any],
+) -> bytes:
+    """The preview drawn in the export process, which reads the painting (and mask) from
+    paths: local copies held, on the I/O pool, for as long as the drawing takes. A source
+    gone from the store is a 404 naming it."""
+    with ExitStack() as held:
+
+        async def local(key: str) -> Path:
+            try:
+                return await run_io(request, held.enter_context, store.local_copy(key))
+            except MissingFile:
+                raise ApiError(
+                    404,
+                    "missing_file",
+                    f"{key}, which this preview is drawn from, is no longer stored (purged, "
+                    "or lost): take a new photo, or ask the staff",
+                ) from None
+
+        source = await local(sources["source"])
+        alpha = await local(sources["alpha"]) if sources["alpha"] else None
+        return await request.config_dict[EXPORT_POOL].call(
+            preview_png, source, alpha, product, options, PREVIEW_WIDTH
+        )
+
+
 @routes.get("/api/captures/{capture_id}/preview/{product}.png", name="product_preview")
-async def product_preview(request: web.Request) -> web.FileResponse:
-    settings = request.config_dict[SETTINGS]
+async def product_preview(request: web.Request) -> web.StreamResponse:
+    """The design on the product, drawn once per painting and choice and kept in the store
+    (a painting whose file is gone from the store: a 404 that says so)."""
+    store = request.config_dict[STORE]
     capture_id = request.match_info["capture_id"]
     product = _product(request.match_info["product"])
     options = normalize_options(product, dict(request.query))  # a bad option: a 400
@@ -115,17 +159,9 @@ async def product_preview(request: web.Request) -> web.FileResponse:
     if sources["source"] is None:
         raise ApiError(409, "not_ready", "the painting is not finished yet; look again when it is")
     design = f"{sources['sha256']} {product} {sorted(options.items())} {PREVIEW_WIDTH}"
-    key = sha256_bytes(design.encode())
-    cached = resolve(settings.data_dir, capture_dir(capture_id) / "previews" / f"{key[:24]}.png")
-    if not await run_io(request, cached.is_file):
-        alpha = sources["alpha"]
-        png = await request.config_dict[EXPORT_POOL].call(
-            preview_png,
-            resolve(settings.data_dir, sources["source"]),
-            resolve(settings.data_dir, alpha) if alpha else None,
-            product,
-            options,
-            PREVIEW_WIDTH,
-        )
-        await run_io(request, write_atomic, cached, png)
-    return web.FileResponse(cached, headers={"Cache-Control": "private, max-age=3600"})
+    key = preview_key(capture_id, design)
+    if await run_io(request, store.stat, key) is None:
+        png = await _draw_preview(request, store, sources, product, options)
+        await run_io(request, functools.partial(store.put, key, png, sha256=sha256_bytes(png)))
+    headers = {"Cache-Control": "private, max-age=3600"}
+    return await respond(request, store, key, content_type="image/png", headers=headers)

@@ -9,12 +9,15 @@ its status does not allow, 404 for an unknown number); ``GET …/{number}/slip.p
 order slip (``export/slip.py``); ``POST …/batch`` the ZIP hand-off (``kiosk/handoff.py``).
 
 Every database and file call runs on the I/O pool and the slip's drawing on a thread: a
-batch of large print files never holds up a guest's request.
+batch of large print files never holds up a guest's request. Pictures and print files are
+read through the app's ``FileStore``; only the hand-off's ZIP spool is a local temporary
+file (in the data directory, whose free space is checked first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import tempfile
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -30,11 +33,11 @@ from kiosk.config import Settings
 from kiosk.dbio import run_db, run_io
 from kiosk.diskspace import free_mb
 from kiosk.errors import ApiError, not_found
-from kiosk.keys import LINKS, SETTINGS
+from kiosk.keys import LINKS, SETTINGS, STORE
 from kiosk.links import Links
 from kiosk.orders import PRODUCT_TITLES
 from kiosk.security import query_limit, read_json
-from kiosk.storage import resolve
+from kiosk.storage import FileStore, MissingFile
 
 routes = web.RouteTableDef()
 
@@ -228,8 +231,12 @@ def _local(moment: datetime | None) -> str:
     return aware.astimezone().strftime("%d %b %Y, %H:%M")
 
 
-def slip_for(session: Session, number: str, settings: Settings, links: Links) -> Slip | None:
-    """What the order's slip shows; None for an unknown number."""
+def slip_for(
+    session: Session, number: str, settings: Settings, links: Links
+) -> tuple[Slip, str | None] | None:
+    """What the order's slip shows, and the store key of its picture (the final painting;
+    None without one); None for an unknown number. The slip's ``picture`` is filled in by
+    ``draw_slip``, from a local copy of that key."""
     order = order_book.by_number(session, number)
     if order is None:
         return None
@@ -244,7 +251,7 @@ def slip_for(session: Session, number: str, settings: Settings, links: Links) ->
         notes.append("Reprint")
     if status == OrderStatus.failed:
         notes.append(f"Not made: {order.error or 'see the print desk'}")
-    return Slip(
+    slip = Slip(
         number=order.number,
         product=PRODUCT_TITLES.get(order.product, order.product),
         details=tuple(option_words(order.product, dict(order.options))),
@@ -252,19 +259,33 @@ def slip_for(session: Session, number: str, settings: Settings, links: Links) ->
         download_url=links.download(order.capture.token),
         event_name=event_settings.load(session, settings)["event_name"],
         ordered_at=_local(order.created_at),
-        picture=resolve(settings.data_dir, final) if final else None,
         notes=tuple(notes),
     )
+    return slip, final
+
+
+def draw_slip(store: FileStore, slip: Slip, picture: str | None) -> bytes:
+    """The slip's PDF, its picture read from a local copy of ``picture`` in the store. A
+    picture gone from the store still prints the slip, with the frame that says so: the
+    order number matters more than the thumbnail. Blocking (store and drawing): on a thread."""
+    if picture is None:
+        return order_slip(slip)
+    try:
+        with store.local_copy(picture) as path:
+            return order_slip(dataclasses.replace(slip, picture=path))
+    except MissingFile:
+        return order_slip(slip)
 
 
 @routes.get("/api/orders/{number}/slip.pdf", name="desk_slip")
 async def get_slip(request: web.Request) -> web.Response:
     number = request.match_info["number"]
     settings, links = request.config_dict[SETTINGS], request.config_dict[LINKS]
-    slip = await run_db(request, slip_for, number, settings, links)
-    if slip is None:
+    found = await run_db(request, slip_for, number, settings, links)
+    if found is None:
         raise not_found(f"order {number!r}")
-    pdf = await asyncio.to_thread(order_slip, slip)
+    slip, picture = found
+    pdf = await asyncio.to_thread(draw_slip, request.config_dict[STORE], slip, picture)
     return web.Response(
         body=pdf,
         content_type="application/pdf",
@@ -278,9 +299,12 @@ async def get_slip(request: web.Request) -> web.Response:
 # --- the batch hand-off -----------------------------------------------------------------------
 
 
-def _check_room(orders: list[handoff.BatchOrder], settings: Settings) -> None:
-    """Refuse (507) a hand-off whose ZIP would leave less than ``min_free_mb`` on the disk."""
-    needed = sum(f.path.stat().st_size for o in orders for f in o.files if f.path.is_file())
+def _check_room(orders: list[handoff.BatchOrder], store: FileStore, settings: Settings) -> None:
+    """Refuse (507) a hand-off whose ZIP, spooled in the data directory, would leave less
+    than ``min_free_mb`` on that disk (the files' sizes from the store; a missing one is
+    the hand-off's to name)."""
+    stats = (store.stat(f.key) for o in orders for f in o.files)
+    needed = sum(stat.size for stat in stats if stat is not None)
     needed_mb, free = needed / (1024 * 1024), free_mb(settings.data_dir)
     if free - needed_mb < settings.min_free_mb:
         raise ApiError(
@@ -292,9 +316,9 @@ def _check_room(orders: list[handoff.BatchOrder], settings: Settings) -> None:
         )
 
 
-def _fill(orders: list[handoff.BatchOrder], spool: IO[bytes]) -> int:
+def _fill(orders: list[handoff.BatchOrder], store: FileStore, spool: IO[bytes]) -> int:
     """Write the ZIP into ``spool`` and rewind it; its size."""
-    handoff.write_zip(orders, spool)
+    handoff.write_zip(orders, spool, store)
     size = spool.tell()
     spool.seek(0)
     return size
@@ -312,14 +336,14 @@ async def post_batch(request: web.Request) -> web.StreamResponse:
     """The ZIP of the selected orders' print files and their manifest, streamed from a
     temporary file in chunks."""
     numbers = handoff.order_numbers(await read_json(request, 'send {"numbers": [...]}'))
-    settings = request.config_dict[SETTINGS]
-    orders, unknown = await run_db(request, handoff.collect, numbers, settings.data_dir)
+    settings, store = request.config_dict[SETTINGS], request.config_dict[STORE]
+    orders, unknown = await run_db(request, handoff.collect, numbers)
     if unknown:
         raise not_found(f"order{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-    await run_io(request, _check_room, orders, settings)
+    await run_io(request, _check_room, orders, store, settings)
     # Unnamed (O_TMPFILE) on the data disk: nothing is left behind, whatever happens.
     with tempfile.TemporaryFile(dir=settings.data_dir) as spool:
-        size = await run_io(request, _fill, orders, spool)
+        size = await run_io(request, _fill, orders, store, spool)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/zip",

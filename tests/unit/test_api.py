@@ -15,6 +15,7 @@ from sqlalchemy import select
 from db.models import Capture, Export, Result, ResultKind, new_id
 from db.session import make_engine, make_sessionmaker
 from kiosk.app import create_app
+from kiosk.keys import STORE
 from render.styles import STYLES
 from tests.support.photos import guest_jpeg
 from tests.support.qr import decode_qr
@@ -102,16 +103,17 @@ async def test_event_settings_from_the_admin_api_change_the_config(client) -> No
 # --- uploads -----------------------------------------------------------------------------
 
 
-async def test_capture_creates_a_queued_job(client, booth_settings) -> None:
+async def test_capture_creates_a_queued_job(client) -> None:
     created = await upload(client)
     assert created["status_url"] == f"/api/jobs/{created['job_id']}"
     assert created["ws_url"] == f"/api/jobs/{created['job_id']}/ws"
     state = await (await client.get(created["status_url"])).json()
     assert state["status"] == "queued" and state["queue_position"] == 0
     assert state["fast_url"] is None and state["download_url"] is None
-    # The stored photo is upright RGB JPEG of the upload, inside the capture's folder.
-    photo = booth_settings.data_dir / "captures" / created["capture_id"] / "photo.jpg"
-    assert Image.open(photo).size == Image.open(io.BytesIO(jpeg())).size
+    # The stored photo is upright RGB JPEG of the upload, inside the capture's folder (in
+    # the app's store: the data directory by default, or S3).
+    stored = client.app[STORE].get(f"captures/{created['capture_id']}/photo.jpg")
+    assert Image.open(io.BytesIO(stored)).size == Image.open(io.BytesIO(jpeg())).size
     second = await upload(client)
     state = await (await client.get(second["status_url"])).json()
     assert state["queue_position"] == 1  # one guest ahead
@@ -454,16 +456,14 @@ async def test_the_admin_page_and_its_choices_need_the_password(client) -> None:
     assert choices["scenes"] and "own" not in {s["name"] for s in choices["scenes"]}
 
 
-async def test_purge_deletes_finished_guests_and_keeps_renders_in_progress(
-    client, booth_settings
-) -> None:
+async def test_purge_deletes_finished_guests_and_keeps_renders_in_progress(client) -> None:
     finished, waiting = await upload(client), await upload(client)
     jobs = (await (await client.get("/admin/api/jobs", headers=ADMIN)).json())["jobs"]
     for job in jobs:
         if job["capture_id"] == finished["capture_id"]:
             await client.post(f"/admin/api/jobs/{job['id']}/cancel", headers=ADMIN)
-    captures = booth_settings.data_dir / "captures"
-    assert (captures / finished["capture_id"] / "photo.jpg").is_file()
+    store = client.app[STORE]
+    assert store.stat(f"captures/{finished['capture_id']}/photo.jpg") is not None
 
     for body in (None, {}, {"older_than_hours": -1}, {"older_than_hours": "all"},
                  {"older_than_hours": True}):  # fmt: skip
@@ -488,8 +488,8 @@ async def test_purge_deletes_finished_guests_and_keeps_renders_in_progress(
         "failed_folders": [],
         "orphans_removed": 0,
     }
-    assert not (captures / finished["capture_id"]).exists()
-    assert (captures / waiting["capture_id"] / "photo.jpg").is_file()
+    assert list(store.list(f"captures/{finished['capture_id']}")) == []
+    assert store.stat(f"captures/{waiting['capture_id']}/photo.jpg") is not None
     await assert_error(await client.get(finished["status_url"]), 404, "not_found")
     assert (await client.get(waiting["status_url"])).status == 200
     left = (await (await client.get("/admin/api/jobs", headers=ADMIN)).json())["jobs"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -20,6 +19,7 @@ from db.session import make_engine, make_sessionmaker
 from kiosk import order_book
 from kiosk.app import create_app
 from kiosk.config import Settings
+from kiosk.storage import open_store
 from tests.support.photos import guest_jpeg
 
 EVENT = "Ada & <Grace>'s Party"
@@ -43,6 +43,7 @@ class GuestCapture:
         self.settings = settings
         self.engine = make_engine(settings.db_url)
         self.sessions = make_sessionmaker(self.engine)
+        self.store = open_store(settings.storage_url, settings.data_dir)  # the app's files
         self.id = capture_id
         with self.sessions.begin() as session:
             self.token = session.scalar(select(Capture.token).where(Capture.id == capture_id))
@@ -51,15 +52,14 @@ class GuestCapture:
         """Store a picture of ``kind`` as the worker would; returns its bytes."""
         buffer = io.BytesIO()
         Image.new("RGB", size, (40, 90, 200)).save(buffer, fmt)
-        relative = Path("renders") / self.id / f"{kind.value}.{fmt.lower()}"
-        (self.settings.data_dir / relative).parent.mkdir(parents=True, exist_ok=True)
-        (self.settings.data_dir / relative).write_bytes(buffer.getvalue())
+        key = f"captures/{self.id}/{kind.value}.{fmt.lower()}"
+        self.store.put(key, buffer.getvalue())
         with self.sessions.begin() as session:
             session.add(
                 Result(
                     capture_id=self.id,
                     kind=kind,
-                    path=str(relative),
+                    path=key,
                     width=size[0],
                     height=size[1],
                     sha256="0" * 64,

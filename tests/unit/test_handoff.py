@@ -1,7 +1,7 @@
 """The batch hand-off (``POST /admin/api/orders/batch``): a ZIP of exactly the selected
 orders' print files, made by the real export library, with manifests whose hashes are the
-ZIP's files'; orders without files, unknown numbers, bad requests and files that changed on
-disk are refused in words, and nothing is left behind."""
+ZIP's files'; orders without files, unknown numbers, bad requests and files that changed or
+went missing in the store are refused in words, and nothing is left behind."""
 
 from __future__ import annotations
 
@@ -136,13 +136,13 @@ async def test_orders_without_files_are_refused_by_number(client, ready, desk_se
     assert sorted(path for path in data_dir.rglob("*") if path.is_file()) == before
 
 
-async def test_a_print_file_changed_or_lost_on_disk_stops_the_hand_off(client, ready) -> None:
+async def test_a_print_file_changed_or_lost_in_the_store_stops_the_hand_off(client, ready) -> None:
     numbers = [n for n in ready if n != "waiting"]
     changed = ready[numbers[0]]["files"]["png"]
     changed.write_bytes(changed.read_bytes() + b"\0")
-    await refused(await batch(client, numbers), 409, numbers[0], "changed on disk")
+    await refused(await batch(client, numbers), 409, numbers[0], "changed in storage")
     ready[numbers[1]]["files"]["pdf"].unlink()
-    await refused(await batch(client, numbers[1:]), 409, numbers[1], "missing")
+    await refused(await batch(client, numbers[1:]), 409, numbers[1], "missing from the directory")
     assert (await batch(client, numbers[2:])).status == 200  # the others still hand off
 
 

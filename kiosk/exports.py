@@ -2,18 +2,22 @@
 guest's rows go with the guest's purge, ``kiosk/purge.py``).
 
 ``export/`` makes files and names them by a key (the picture, the product, its options); it
-keeps no record. ``record_export`` asks it for the key first and, when the table has a row
-for that key whose files are all still on disk with their recorded sha256, hands those back
-(``reused``) instead of making them again; otherwise it makes them and records them. Either
-way the files are preflighted and their problems returned: files with problems (art below
-150 effective DPI at print size) are not ready to print. The booth's print jobs and orders
-(in the worker and the export process) and ``stylebooth export`` all come through here.
+keeps no record and knows only local paths. ``record_export`` asks it for the key first and,
+when the table has a row for that key whose files are all still in the store with their
+recorded size and sha256, hands those back (``reused``) instead of making them again;
+otherwise it makes them in a local temporary directory, puts each into the booth's
+``FileStore`` under ``<prefix>/<file name>`` and records the keys (so any booth server or
+render host finds them, issue 13). Either way the files are preflighted and their problems
+returned: files with problems (art below 150 effective DPI at print size) are not ready to
+print. The booth's print jobs and orders (in the worker) and ``stylebooth export`` all come
+through here.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
@@ -22,11 +26,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Export, Result
+from kiosk.storage import BadKey, FileStore, MissingFile, check_key
 from render.errors import StyleBoothError
 from render.files import sha256_file
 from render.images import ImageSource
 
-if TYPE_CHECKING:  # export.api pulls in OpenCV: only the export process imports it
+if TYPE_CHECKING:  # export.api pulls in OpenCV: only the worker and the CLI import it
     from export.api import ExportResult
 
 
@@ -40,10 +45,17 @@ class RecordedExport:
 
     id: str
     key: str
-    files: dict[str, Path]  # role ("png", "pdf") → file
+    files: dict[str, str]  # role ("png", "pdf") → store key ("exports/<capture>/<name>")
     notes: tuple[str, ...]  # what a person should know (fallbacks the export took)
     reused: bool  # the stored files of an earlier, identical request
     problems: tuple[str, ...] = ()  # the preflight's, "file: problem"; empty: ready to print
+
+
+def export_prefix(capture_id: str) -> str:
+    """Where a capture's print files live in the store (purged with the capture)."""
+    if not capture_id.isalnum():
+        raise ValueError(f"not a capture id: {capture_id!r}")
+    return f"exports/{capture_id}"
 
 
 def record_export(
@@ -51,35 +63,43 @@ def record_export(
     source_image: ImageSource,
     product: str,
     *,
+    store: FileStore,
+    prefix: str,
     options: dict[str, Any] | None = None,
-    out_dir: Path,
     alpha: Image.Image | None = None,
     result_id: str | None = None,
-    files_root: Path | None = None,
     scale: float = 1.0,
 ) -> RecordedExport:
-    """Print files for ``product`` in ``out_dir``, or the stored ones for the same request.
+    """Print files for ``product`` in ``store`` under ``prefix`` (``export_prefix(capture)``
+    for the booth), or the stored ones for the same request.
 
-    The row names files inside ``files_root`` relative to it (the booth passes its data
-    directory, which can then move), and any others by absolute path. ``result_id`` links the
-    row to the painting it was made from; ``scale`` is the preflight's (the
-    ``print_scale_percent`` setting / 100). Raises ``ImageError`` for an unusable picture,
-    ``ExportError`` for a bad request and ``OrderError`` for an unknown ``result_id``.
+    The row records each file's key, size and sha256. ``result_id`` links the row to the
+    painting it was made from; ``scale`` is the preflight's (the ``print_scale_percent``
+    setting / 100). Raises ``ImageError`` for an unusable picture, ``ExportError`` for a bad
+    request and ``OrderError`` for an unknown ``result_id``.
     """
-    from export.api import check_files, plan_export
+    from export.api import plan_export
 
+    prefix = check_key(prefix)
     plan = plan_export(source_image, product, options=options, alpha=alpha, scale=scale)
     with sessions() as session:
         if result_id is not None and session.get(Result, result_id) is None:
             raise OrderError(f"no result with id {result_id}")
         row = session.scalar(select(Export).where(Export.key == plan.key))
-        stored = _intact(row.files, files_root) if row is not None else None
-        if row is not None and stored is not None:
-            problems = check_files(stored, scale)
-            return RecordedExport(row.id, plan.key, stored, plan.notes, True, problems)
-    made = plan.make(out_dir)
-    export_id = _record(sessions, made, result_id, files_root)
-    return RecordedExport(export_id, made.key, made.files, made.notes, False, made.problems)
+        recorded = dict(row.files) if row is not None else None
+        row_id = row.id if row is not None else None
+    if recorded is not None and row_id is not None:
+        reused = _reuse(store, recorded, scale)
+        if reused is not None:
+            keys, problems = reused
+            return RecordedExport(row_id, plan.key, keys, plan.notes, True, problems)
+    # export/ writes named files (PDF and PNG writers): locally first, then into the store.
+    with tempfile.TemporaryDirectory(prefix="stylebooth-export-") as work:
+        made = plan.make(Path(work))
+        files = _put(store, prefix, made)
+    export_id = _record(sessions, made, files, result_id)
+    keys = {role: entry["path"] for role, entry in files.items()}
+    return RecordedExport(export_id, made.key, keys, made.notes, False, made.problems)
 
 
 def forget(session: Session, result_ids: list[str]) -> None:
@@ -89,8 +109,7 @@ def forget(session: Session, result_ids: list[str]) -> None:
 
 
 def stored_file(session: Session, export_id: str, role: str) -> str | None:
-    """The recorded path of one of an export's files (relative to the data directory when
-    it lies inside it), or None."""
+    """The recorded store key of one of an export's files, or None."""
     export = session.get(Export, export_id)
     if export is None:
         return None
@@ -100,25 +119,29 @@ def stored_file(session: Session, export_id: str, role: str) -> str | None:
     return entry if isinstance(entry, str) else None
 
 
+def _put(store: FileStore, prefix: str, made: ExportResult) -> dict[str, dict[str, Any]]:
+    """Each made file into the store under ``prefix`` with its name; the row's entries."""
+    files: dict[str, dict[str, Any]] = {}
+    for role, path in made.files.items():
+        key = f"{prefix}/{path.name}"
+        sha = sha256_file(path)
+        store.put_file(key, path, sha256=sha)
+        files[role] = {"path": key, "sha256": sha, "bytes": path.stat().st_size}
+    return files
+
+
 def _record(
     sessions: sessionmaker[Session],
     made: ExportResult,
+    files: dict[str, dict[str, Any]],
     result_id: str | None,
-    root: Path | None,
 ) -> str:
     """Insert or update the row for ``made.key``; its id."""
     values: dict[str, Any] = {
         "source_sha256": made.source_sha256,
         "product": made.product,
         "options": made.options,
-        "files": {
-            role: {
-                "path": _relative(path, root),
-                "sha256": sha256_file(path),
-                "bytes": path.stat().st_size,
-            }
-            for role, path in made.files.items()
-        },
+        "files": files,
     }
     if result_id is not None:
         values["result_id"] = result_id
@@ -139,24 +162,49 @@ def _record(
     raise OrderError(f"could not record export {made.key[:10]} in the database; try again")
 
 
-def _relative(path: Path, root: Path | None) -> str:
-    """A file's path for the record: relative to ``root`` when inside it, else absolute."""
-    path = path.resolve()
-    if root is not None and path.is_relative_to(root.resolve()):
-        return str(path.relative_to(root.resolve()))
-    return str(path)
+def _reuse(
+    store: FileStore, files: dict[str, Any], scale: float
+) -> tuple[dict[str, str], tuple[str, ...]] | None:
+    """The recorded files' keys and their preflight problems at ``scale``, when every one is
+    in the store as recorded (``_intact``); else None (they are made again)."""
+    from export.preflight import preflight
+
+    keys = _intact(store, files)
+    if keys is None:
+        return None
+    problems: list[str] = []
+    try:
+        for key in keys.values():
+            with store.local_copy(key) as path:  # S3: a download the preflight reads
+                name = PurePosixPath(key).name  # a download's temporary name is not the file's
+                problems += [f"{name}: {p}" for p in preflight(path, scale=scale).problems]
+    except MissingFile:  # purged between the check and the read: make them again
+        return None
+    return keys, tuple(problems)
 
 
-def _intact(files: dict[str, Any], root: Path | None) -> dict[str, Path] | None:
-    """The recorded files, when every one is on disk with its recorded sha256; else None."""
-    paths = {}
+def _intact(store: FileStore, files: dict[str, Any]) -> dict[str, str] | None:
+    """The recorded files' keys, when every one is in the store with its recorded size and
+    sha256 (the backend's, when it keeps one: S3 metadata; else the file's own, hashed);
+    else None. A recorded path that is not a key (an absolute path of an older booth) is
+    not intact: the files are made again, in the store."""
+    keys: dict[str, str] = {}
     for role, entry in files.items():
-        path = Path(entry["path"])
-        if not path.is_absolute():
-            if root is None:
-                return None
-            path = root.resolve() / path
-        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+        try:
+            key = check_key(entry["path"])
+        except (BadKey, KeyError, TypeError):
             return None
-        paths[role] = path
-    return paths or None
+        stored = store.stat(key)
+        if stored is None or ("bytes" in entry and stored.size != entry["bytes"]):
+            return None
+        sha = stored.sha256
+        if sha is None:
+            try:
+                with store.local_copy(key) as path:
+                    sha = sha256_file(path)
+            except MissingFile:
+                return None
+        if sha != entry.get("sha256"):
+            return None
+        keys[role] = key
+    return keys or None

@@ -5,8 +5,11 @@
     stylebooth export --check FILE
 
 RESULT is an image file or the id of a result in the database (a print master, for a print
-shop: the art is never enlarged to fit). The people mask comes from ``--mask``, else from
-``NAME_mask.png`` beside the image; without one, the sticker is cut as a rounded rectangle
+shop: the art is never enlarged to fit). The files are made and recorded in the booth's
+store (``storage_url``: the data directory by default) like an order's — a result's under
+``exports/<capture id>/``, an image file's under ``exports/cli/`` — and copied into DIR.
+The people mask comes from ``--mask``, else from ``NAME_mask.png`` beside an image file;
+without one, the sticker is cut as a rounded rectangle
 and the tee prints the full picture. Files made from art below 150 effective DPI at print
 size are written, and their preflight problems printed, with exit status 1.
 """
@@ -14,7 +17,6 @@ size are written, and their preflight problems printed, with exit status 1.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,28 +95,45 @@ def _check(path: Path) -> int:
     return 1
 
 
-def _source(result: str, sessions: Any, data_dir: Path) -> tuple[Path, str | None]:
-    """The image file, and the result id when RESULT named one."""
+CLI_PREFIX = "exports/cli"  # where exports of image files (no capture) live in the store
+
+
+def _source(result: str, sessions: Any, store: Any) -> tuple[Path | bytes, str | None, str]:
+    """The picture (an image file, or a stored result's bytes), the result id when RESULT
+    named one, and the store prefix its files go under."""
     from db.models import Result
     from kiosk.cli import CommandError
+    from kiosk.exports import export_prefix
+    from kiosk.storage import MissingFile
 
     path = Path(result)
     if path.is_file():
-        return path, None
+        return path, None, CLI_PREFIX
     with sessions() as session:
         row = session.get(Result, result)
     if row is None:
         raise CommandError(f"no such image file or result id: {result}")
-    return data_dir / row.path, row.id
+    try:
+        data = store.get(row.path)
+    except MissingFile as exc:
+        raise CommandError(f"result {result}: {exc}") from exc
+    return data, row.id, export_prefix(row.capture_id)
 
 
-def _mask(args: argparse.Namespace, image: Path) -> Any:
+def _mask(args: argparse.Namespace, image: Path | bytes) -> Any:
+    """``--mask``, else ``NAME_mask.png`` beside an image file (a stored result: none)."""
     from export.specs import ExportError
     from render.images import ImageError, load_image
 
-    path = args.mask if args.mask is not None else image.with_name(f"{image.stem}_mask.png")
-    if args.mask is None and not path.is_file():
+    if args.mask is None and isinstance(image, bytes):
         return None
+    if args.mask is not None:
+        path = args.mask
+    else:
+        assert isinstance(image, Path)
+        path = image.with_name(f"{image.stem}_mask.png")
+        if not path.is_file():
+            return None
     try:
         return load_image(path).convert("L")
     except ImageError as exc:
@@ -129,29 +148,34 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     from db.migrate import upgrade
     from db.session import make_engine, make_sessionmaker
     from kiosk.exports import record_export
+    from kiosk.storage import open_store
+    from render.files import write_atomic
 
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"-o {args.out}: exists and is not a directory")
     upgrade(settings.db_url)
     engine = make_engine(settings.db_url)
+    store = open_store(settings.storage_url, settings.data_dir)
     try:
         sessions = make_sessionmaker(engine)
-        image, result_id = _source(args.result, sessions, settings.data_dir)
+        image, result_id, prefix = _source(args.result, sessions, store)
         result = record_export(
             sessions,
             image,
             args.product,
             options={"size": args.size, "colour": args.colour, "layout": args.layout},
-            out_dir=args.out,
+            store=store,
+            prefix=prefix,
             alpha=_mask(args, image),
             result_id=result_id,
         )
+        out = args.out.resolve()
+        for role, key in result.files.items():  # the stored files, copied here
+            path = out / Path(key).name
+            write_atomic(path, store.get(key))
+            print(f"{role:4} {path}")
     finally:
         engine.dispose()
-    out = args.out.resolve()
-    for role, path in result.files.items():
-        if path.resolve().parent != out:  # made before, elsewhere: copy it here
-            out.mkdir(parents=True, exist_ok=True)
-            path = Path(shutil.copy2(path, out / path.name))
-        print(f"{role:4} {path}")
     for note in result.notes:
         print(f"note: {note}")
     if result.reused:

@@ -12,9 +12,9 @@ failed with the reason in words.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -31,9 +31,9 @@ from kiosk.queue.tasks import (
     prepared_for,
     progress_fraction,
 )
-from kiosk.storage import resolve
+from kiosk.storage import MissingFile
 from render.errors import StyleBoothError
-from render.images import ImageError, load_image
+from render.images import ImageError
 from render.progress import StyleProgress
 
 log = logging.getLogger("stylebooth.worker")
@@ -92,7 +92,7 @@ def _load_alpha(ctx: JobContext, sources: dict[ResultKind, StoredResult]) -> Ima
     stored = sources.get(ResultKind.ALPHA)
     if stored is None:
         return None
-    with Image.open(resolve(ctx.data_dir, stored.path)) as image:
+    with Image.open(io.BytesIO(ctx.store.get(stored.path))) as image:
         return image.convert("L")
 
 
@@ -134,12 +134,12 @@ def _print_master(
         stored = None  # the HQ painting was made again since: that print master is another
     if stored is not None and stored.size[0] >= size[0] and stored.size[1] >= size[1]:
         try:
-            return load_image(resolve(ctx.data_dir, stored.path))
-        except (ImageError, OSError):
+            return ctx.load(stored.path)
+        except (ImageError, MissingFile, OSError):
             log.warning("job %s: print master unreadable, painting it again", ctx.job.id[:8])
             stored = None
     start = stored if stored is not None and stored.size[0] > master.size[0] else master
-    painting = load_image(resolve(ctx.data_dir, start.path))
+    painting = ctx.load(start.path)
     composite = prepared_for(ctx, ctx.job.options.hq_size).composite  # the painting's shape
     result = ctx.painter.print_master(painting, composite, ctx.job.capture.style, size,
                                       progress=PrintProgress(ctx), cancel=ctx.should_stop,
@@ -158,19 +158,26 @@ def _make_files(
     which imports OpenCV: only this process does), preflighted at the capture's print scale;
     an order whose files cannot be made or fail the preflight fails with the reason, and the
     others are still made."""
-    from kiosk.exports import record_export
+    from kiosk.exports import export_prefix, record_export
 
     assert ctx.sessions is not None, "the worker gives a print job its sessions"
     capture_id = ctx.job.capture.id
     result_id = ctx.db(manager.stored_results, capture_id, (ResultKind.PRINT,))[ResultKind.PRINT].id
     mask = alpha.resize(master.size, Image.Resampling.BILINEAR) if alpha is not None else None
-    out_dir = resolve(ctx.data_dir, Path("exports") / capture_id)
+    prefix = export_prefix(capture_id)
     for done, (order_id, product, options) in enumerate(orders, 1):
         try:
-            export = record_export(ctx.sessions, master, product, options=options,
-                                   out_dir=out_dir, alpha=mask, result_id=result_id,
-                                   files_root=ctx.data_dir,
-                                   scale=ctx.job.options.print_scale)  # fmt: skip
+            export = record_export(
+                ctx.sessions,
+                master,
+                product,
+                options=options,
+                store=ctx.store,
+                prefix=prefix,
+                alpha=mask,
+                result_id=result_id,
+                scale=ctx.job.options.print_scale,
+            )
         except Exception as exc:
             log.exception("job %s: an order's files could not be made", ctx.job.id[:8])
             ctx.db(order_book.fail, order_id, failure_message(exc))

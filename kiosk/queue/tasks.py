@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import logging
 import threading
 import time
@@ -34,8 +35,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import ResultKind
 from kiosk.queue import manager
 from kiosk.queue.jobs import ClaimedJob
-from kiosk.storage import capture_dir, resolve, save_image
+from kiosk.storage import FileStore, MissingFile, capture_dir, encode
 from render.errors import StyleBoothError
+from render.files import sha256_bytes
 from render.images import ImageError, load_image
 from render.options import GatysOptions
 from render.progress import StyleProgress
@@ -97,11 +99,16 @@ class DeviceLock:
     def __init__(self, runtime_dir: Path, device: str, slots: int = 1) -> None:
         if slots < 1:
             raise ValueError(f"a device needs at least one render slot, got {slots}")
+        self.runtime_dir, self.device = runtime_dir, device
         folder = runtime_dir / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         self.paths = [folder / f"device-{device}.{slot}.lock" for slot in range(slots)]
         self._files = [path.open("a") for path in self.paths]
         self._held: int | None = None  # the slot this lock holds
+
+    def twin(self) -> DeviceLock:
+        """Another lock on the same device's slots (for another thread of the lane)."""
+        return DeviceLock(self.runtime_dir, self.device, len(self.paths))
 
     @property
     def slot(self) -> int | None:
@@ -145,7 +152,7 @@ class JobContext:
 
     job: ClaimedJob
     worker_id: str
-    data_dir: Path
+    store: FileStore  # every file the job reads or writes: another host may hold the next job
     painter: Painter
     db: Db
     stopping: threading.Event
@@ -171,17 +178,25 @@ class JobContext:
         )
 
     def save(self, kind: ResultKind, image: Image.Image, fmt: str = "JPEG", **options: Any) -> None:
-        """Write an image of the capture and record it (if the job is still ours)."""
+        """Write an image of the capture into the store and record it (if the job is still
+        ours). The store's write is atomic, so a booth never serves half an image."""
         suffix = {"JPEG": "jpg", "PNG": "png"}[fmt]
-        relative = capture_dir(self.job.capture.id) / f"{kind}.{suffix}"
-        sha = save_image(resolve(self.data_dir, relative), image, fmt, **options)
+        key = (capture_dir(self.job.capture.id) / f"{kind}.{suffix}").as_posix()
+        data = encode(image, fmt, **options)
+        sha = sha256_bytes(data)
+        self.store.put(key, data, sha256=sha)
         if not self.db(manager.save_result, job_id=self.job.id, worker_id=self.worker_id,
-                       capture_id=self.job.capture.id, kind=kind, path=str(relative),
+                       capture_id=self.job.capture.id, kind=kind, path=key,
                        size=image.size, sha256=sha):  # fmt: skip
             self._lost()
 
+    def load(self, key: str) -> Image.Image:
+        """A stored image of the capture, checked (``load_image``); ``MissingFile`` when the
+        store has no such file, ``ImageError`` when it is no usable image."""
+        return load_image(self.store.get(key))
+
     def photo(self) -> Image.Image:
-        return load_image(resolve(self.data_dir, self.job.capture.photo_path))
+        return self.load(self.job.capture.photo_path)
 
     def should_stop(self) -> bool:
         """The worker is stopping, or the job is no longer this worker's to run."""
@@ -252,14 +267,14 @@ def prepared_for(ctx: JobContext, size: int) -> Prepared:
     paths = ctx.db(manager.result_paths, capture.id, kinds)
     if len(paths) == len(kinds):
         try:
-            composite = load_image(resolve(ctx.data_dir, paths[ResultKind.COMPOSITE]))
-            with Image.open(resolve(ctx.data_dir, paths[ResultKind.ALPHA])) as stored:
+            composite = ctx.load(paths[ResultKind.COMPOSITE])
+            with Image.open(io.BytesIO(ctx.store.get(paths[ResultKind.ALPHA]))) as stored:
                 alpha = stored.convert("L")
             if max(composite.size) >= size:
                 from render.pipeline import Prepared
 
                 return Prepared(composite, alpha, bool(capture.person_found))
-        except (ImageError, OSError):
+        except (ImageError, MissingFile, OSError):
             log.warning("capture %s: composite unreadable, making it again", capture.id[:8])
     prepared = ctx.painter.prepare(ctx.photo(), capture.scene, size)
     save_prepared(ctx, prepared)

@@ -60,6 +60,7 @@ from kiosk.config import Settings
 from kiosk.queue import manager, notify, print_job, tasks
 from kiosk.queue.jobs import ClaimedJob
 from kiosk.queue.tasks import DeviceLock
+from kiosk.storage import open_store
 
 if TYPE_CHECKING:  # torch: loaded by ``run``, not by importing this module
     from kiosk.painter import Painter
@@ -163,6 +164,7 @@ class Worker:
         self.db = functools.partial(manager.in_session, self.sessions)
         self.stopping = threading.Event()
         self.fast_turn = tasks.FastTurn()
+        self.store = open_store(settings.storage_url, settings.data_dir)  # the fleet's files
         self.active: set[str] = set()  # ids of the jobs the lanes are working on
         self.painter: Painter | None = None
         self.device_locks: dict[Lane, DeviceLock] = {}  # the HQ and print lanes', once known
@@ -368,7 +370,7 @@ class Worker:
                  short(job.capture.id))  # fmt: skip
         assert self.painter is not None
         ctx = tasks.JobContext(job=job, worker_id=self.worker_id,
-                               data_dir=self.settings.data_dir, painter=self.painter, db=self.db,
+                               store=self.store, painter=self.painter, db=self.db,
                                stopping=self.stopping, fast_turn=self.fast_turn,
                                device_lock=lock, sessions=self.sessions)  # fmt: skip
         self.active.add(job.id)

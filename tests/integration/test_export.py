@@ -26,7 +26,8 @@ from export import tee as tee_module
 from export.artwork import Artwork
 from export.preflight import preflight
 from export.specs import DPI, ExportError, print_pixels, tee_size
-from kiosk.exports import OrderError, record_export
+from kiosk.exports import OrderError, export_prefix, record_export
+from kiosk.storage import LocalStore, StoredObject
 from render.images import ImageError
 from tests.support.paths import PEOPLE
 
@@ -295,30 +296,57 @@ def test_black_tee_proof_shows_the_shirt_colour(exports, artifacts):
     assert (page[: margin - 2] == 255).all()
 
 
-def test_files_in_the_data_directory_are_recorded_relative_to_it(settings, painting, tmp_path):
-    """The booth's data directory can move (a new disk, a restore): its exports stay found."""
+def test_files_are_recorded_by_store_key_and_found_when_the_store_moves(
+    settings, painting, tmp_path
+):
+    """The row names each file by its store key, not a path: the booth's data directory can
+    move (a new disk, a restore), or be an S3 bucket, and its exports stay found."""
     root = tmp_path / "booth"
     db_url = f"sqlite:///{tmp_path / 'exports.sqlite3'}"
     upgrade(db_url)
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
     image, mask = painting
+    store = LocalStore(root)
     made = record_export(
-        sessions, image, "sticker", out_dir=root / "exports" / "c1", alpha=mask, files_root=root
+        sessions, image, "sticker", store=store, prefix=export_prefix("c1"), alpha=mask
     )
     with sessions() as session:
         row = session.get(Export, made.id)
     assert row.key == made.key
-    assert {e["path"] for e in row.files.values()} == {
-        f"exports/c1/{path.name}" for path in made.files.values()
+    assert {e["path"] for e in row.files.values()} == set(made.files.values())
+    assert all(key.startswith("exports/c1/sticker-3in-") for key in made.files.values())
+    assert {p.name for p in (root / "exports" / "c1").iterdir()} == {
+        Path(key).name for key in made.files.values()
     }
     moved = root.rename(tmp_path / "moved")
     again = record_export(
-        sessions, image, "sticker", out_dir=moved / "exports" / "c1", alpha=mask, files_root=moved
+        sessions, image, "sticker", store=LocalStore(moved), prefix="exports/c1", alpha=mask
     )
-    assert again.reused and again.id == made.id
-    assert all(path.is_relative_to(moved) for path in again.files.values())
+    assert again.reused and again.id == made.id and again.files == made.files
     engine.dispose()
+
+
+class _HashingStore(LocalStore):
+    """A store that keeps the sha256 it was given, as S3 keeps it in metadata; ``lie``
+    makes it report another one."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.hashes: dict[str, str] = {}
+        self.lie = False
+
+    def put_file(self, key: str, source: Path, *, sha256: str | None = None) -> None:
+        super().put_file(key, source, sha256=sha256)
+        assert sha256 is not None  # record_export always says
+        self.hashes[key] = sha256
+
+    def stat(self, key: str) -> StoredObject | None:
+        found = super().stat(key)
+        if found is None:
+            return None
+        sha = "0" * 64 if self.lie else self.hashes.get(key)
+        return StoredObject(found.key, found.size, found.modified, sha)
 
 
 def test_export_is_recorded_and_reused(settings, painting, tmp_path):
@@ -327,41 +355,67 @@ def test_export_is_recorded_and_reused(settings, painting, tmp_path):
     engine = make_engine(settings.db_url)
     sessions = make_sessionmaker(engine)
     image, mask = painting
-    out = tmp_path / "out"
+    store = _HashingStore(tmp_path / "store")
 
     def order(size, **more):  # type: ignore[no-untyped-def]
-        return record_export(
-            sessions, image, "sticker", options={"size": size}, out_dir=out, alpha=mask, **more
-        )
+        return record_export(sessions, image, "sticker", options={"size": size},
+                             store=store, prefix="exports/c1", alpha=mask, **more)  # fmt: skip
 
     first = order("2in")
     assert not first.reused
     with sessions() as session:
         row = session.scalar(select(Export).where(Export.key == first.key))
     assert row.id == first.id and row.product == "sticker" and row.options == {"size": 2}
-    for role, path in first.files.items():
-        assert Path(row.files[role]["path"]) == path.resolve()
-        assert row.files[role]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    for role, key in first.files.items():
+        data = store.get(key)
+        assert row.files[role]["path"] == key and row.files[role]["bytes"] == len(data)
+        assert row.files[role]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert store.hashes[key] == row.files[role]["sha256"]  # given to the store, too
 
     again = order(2)
     assert again.reused and again.key == first.key and again.files == first.files
-    assert again.id == first.id
+    assert again.id == first.id and again.problems == first.problems == ()
 
-    first.files["png"].write_bytes(first.files["png"].read_bytes() + b"x")  # changed on disk
+    png = store.path(first.files["png"])
+    png.write_bytes(png.read_bytes() + b"x")  # changed in the store: another size
     repaired = order(2)
-    assert not repaired.reused and repaired.id == first.id and preflight(repaired.files["png"]).ok
-    first.files["pdf"].unlink()  # gone
+    assert not repaired.reused and repaired.id == first.id
+    assert preflight(store.path(repaired.files["png"])).ok
+    store.lie = True  # the same size, but the store's sha256 is not the recorded one
+    assert not order(2).reused
+    store.lie = False
+    store.delete(first.files["pdf"])  # gone
     restored = order(2)
-    assert not restored.reused and restored.files["pdf"].is_file()
+    assert not restored.reused and store.stat(restored.files["pdf"]) is not None
+    assert order(2).reused
 
     other = order(3)
     assert other.key != first.key
     with sessions() as session:
         assert len(session.scalars(select(Export)).all()) == 2
     with pytest.raises(OrderError, match="no result"):
-        record_export(
-            sessions, image, "sticker", options={"size": 2}, out_dir=out, result_id="nope"
-        )
+        order(2, result_id="nope")
+    engine.dispose()
+
+
+def test_reused_files_are_preflighted_again_at_the_asked_scale(settings, painting, tmp_path):
+    """A reused export's problems come from its stored files, named as stored."""
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    sessions = make_sessionmaker(engine)
+    image, _mask = painting
+    store = LocalStore(tmp_path / "store")
+    small = image.resize((image.width // 6, image.height // 6))
+
+    def order(scale: float):  # type: ignore[no-untyped-def]
+        return record_export(sessions, small, "tee", store=store, prefix="exports/c2",
+                             scale=scale)  # fmt: skip
+
+    lenient = order(0.1)
+    strict = order(1.0)
+    assert strict.reused and strict.id == lenient.id and not lenient.problems
+    names = {Path(key).name for key in strict.files.values()}
+    assert strict.problems and all(p.split(": ")[0] in names for p in strict.problems)
     engine.dispose()
 
 

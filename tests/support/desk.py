@@ -1,7 +1,8 @@
 """Orders as the print desk meets them, for the desk's tests: a guest's painted capture (its
 jobs done, its painting on disk), orders taken through ``kiosk.order_book`` as the guest API
 takes them, and their print files made by the real export library and recorded as the print
-job records them. Real SQLite, real files; no models, no worker."""
+job records them (through a ``LocalStore`` on the data directory, as the booth's default
+store). Real SQLite, real files; no models, no worker."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import JobStatus, Result, ResultKind, new_id
 from export.specs import normalize_options
 from kiosk import order_book
-from kiosk.exports import record_export
+from kiosk.exports import export_prefix, record_export
 from kiosk.queue import manager
 from kiosk.queue.jobs import JobOptions
-from kiosk.storage import capture_dir, resolve, save_image
+from kiosk.storage import LocalStore, capture_dir, encode
+from render.files import sha256_bytes
 from tests.support.photos import guest_photo
 
 # Print sizes shrunk as the tests' print_scale_percent setting shrinks them.
@@ -32,6 +34,7 @@ def painted_capture(
     picture = (picture or guest_photo((240, 160))).convert("RGB")
     capture_id = new_id()
     folder = capture_dir(capture_id)
+    store = LocalStore(data_dir)
     with sessions.begin() as session:
         hq = manager.create_capture(
             session,
@@ -43,7 +46,7 @@ def painted_capture(
             scene=None,
             options=TEST_OPTIONS.to_json(),
         )
-        save_image(resolve(data_dir, folder / "photo.jpg"), picture)
+        store.put((folder / "photo.jpg").as_posix(), encode(picture))
         for job in hq.capture.jobs:
             job.status, job.progress, job.stage = JobStatus.done, 1.0, "done"
         paintings = (
@@ -52,7 +55,9 @@ def painted_capture(
         )
         for kind, name, fmt in paintings:
             path = folder / name
-            digest = save_image(resolve(data_dir, path), picture, fmt)
+            data = encode(picture, fmt)
+            store.put(path.as_posix(), data)
+            digest = sha256_bytes(data)
             session.add(
                 Result(
                     capture_id=capture_id,
@@ -97,17 +102,18 @@ def make_files(sessions: sessionmaker[Session], data_dir: Path, number: str) -> 
         options, capture_id = dict(order.options), order.capture_id
         master = manager.result_paths(session, capture_id, (ResultKind.MASTER,))[ResultKind.MASTER]
         order_book.start_painting(session, job_id)
+    store = LocalStore(data_dir)
     export = record_export(
         sessions,
-        resolve(data_dir, master),
+        store.get(master),
         product,
         options=options,
-        out_dir=resolve(data_dir, Path("exports") / capture_id),
-        files_root=data_dir,
+        store=store,
+        prefix=export_prefix(capture_id),
     )
     with sessions.begin() as session:
         assert order_book.files_made(session, order_id, export.id)
-    return export.files
+    return {role: store.path(key) for role, key in export.files.items()}
 
 
 def fail_order(sessions: sessionmaker[Session], number: str, reason: str) -> None:

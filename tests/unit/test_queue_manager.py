@@ -29,7 +29,7 @@ from kiosk.queue.jobs import MAX_ATTEMPTS, JobOptions, JobOptionsError, job_opti
 from kiosk.queue.manager import JobConflict
 from kiosk.queue.worker import DeviceLock
 from kiosk.queue.worker import Worker as RenderWorker
-from kiosk.storage import save_image
+from kiosk.storage import LocalStore, save_image
 
 
 @pytest.fixture
@@ -298,7 +298,7 @@ def test_a_job_body_stops_when_its_job_is_cancelled_or_taken_over(db, sessions, 
     job = db(manager.claim, Lane.FAST, worker)
 
     def context(worker_id: str) -> tasks.JobContext:
-        return tasks.JobContext(job=job, worker_id=worker_id, data_dir=settings.data_dir,
+        return tasks.JobContext(job=job, worker_id=worker_id, store=LocalStore(settings.data_dir),
                                 painter=None, db=db, stopping=threading.Event(),
                                 fast_turn=tasks.FastTurn())  # fmt: skip
 
@@ -389,9 +389,9 @@ def test_a_print_render_hands_the_device_to_a_waiting_hq_painting(db, sessions, 
     assert print_lock.try_acquire()
     job = db(manager.claim, Lane.PRINT, worker)
     assert job.lane == Lane.PRINT and job.options.print_size == (300, 400)
-    ctx = tasks.JobContext(job=job, worker_id=worker, data_dir=settings.data_dir, painter=None,
-                           db=db, stopping=threading.Event(), fast_turn=tasks.FastTurn(),
-                           device_lock=print_lock)  # fmt: skip
+    ctx = tasks.JobContext(job=job, worker_id=worker, store=LocalStore(settings.data_dir),
+                           painter=None, db=db, stopping=threading.Event(),
+                           fast_turn=tasks.FastTurn(), device_lock=print_lock)  # fmt: skip
     ctx.yield_to_guests()  # nothing waits: the render keeps the device
     assert not hq_lock.try_acquire() and ctx.paused_s == 0
 
@@ -491,7 +491,7 @@ def test_the_print_body_paints_only_what_the_stored_print_master_lacks(
         painter = RecordingPainter()
         db(manager.print_job, capture_id, JobOptions().for_print(size))
         job = db(manager.claim, Lane.PRINT, worker)
-        ctx = tasks.JobContext(job=job, worker_id=worker, data_dir=settings.data_dir,
+        ctx = tasks.JobContext(job=job, worker_id=worker, store=LocalStore(settings.data_dir),
                                painter=painter, db=db, stopping=threading.Event(),
                                fast_turn=tasks.FastTurn(), sessions=sessions)  # fmt: skip
         assert print_job.run_print(ctx) is not None

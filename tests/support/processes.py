@@ -23,8 +23,13 @@ def free_port() -> int:
 
 def stylebooth(settings: Settings, log: Path, *args: str) -> subprocess.Popen:
     """Start ``python -m kiosk ARGS`` on ``settings``' data and model directories, with no
-    settings file and none of this shell's STYLEBOOTH_ variables; output goes to ``log``."""
+    settings file and none of this shell's STYLEBOOTH_ variables (but ``settings``' database
+    and storage, so a scale-out test's worker shares its PostgreSQL and S3); output goes to
+    ``log``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STYLEBOOTH_")}
+    for key in ("database_url", "storage_url"):
+        if getattr(settings, key):
+            env[f"STYLEBOOTH_{key.upper()}"] = str(getattr(settings, key))
     command = [
         sys.executable,
         "-m",

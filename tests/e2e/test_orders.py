@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,13 +22,17 @@ from PIL import Image
 from sqlalchemy import select
 
 from db.migrate import upgrade
-from db.models import Job, Lane, Result, ResultKind, new_id
+from db.models import Export, Job, JobStatus, Lane, OrderStatus, Result, ResultKind, new_id
 from db.session import make_engine, make_sessionmaker
 from export.preflight import preflight
+from kiosk import order_book
 from kiosk.app import create_app
 from kiosk.keys import EXPORT_POOL
 from kiosk.queue import manager
-from kiosk.storage import capture_dir, resolve, save_image
+from kiosk.queue.jobs import FINISHED, job_options
+from kiosk.queue.worker import Worker as RenderWorker
+from kiosk.storage import capture_dir, encode, open_store
+from tests.support.desk import place_order
 from tests.support.jobs import upload, wait_for_job, wait_for_order
 from tests.support.paths import PEOPLE
 from tests.support.processes import start_worker
@@ -35,6 +40,14 @@ from tests.support.processes import start_worker
 pytestmark = pytest.mark.slow
 
 SCALE = 10  # print_scale_percent: a tee 180 px wide instead of 1800
+ORDER_ENDS = (OrderStatus.files_ready, OrderStatus.failed)
+
+
+def wait_until(predicate, timeout: float, what: str, every: float = 0.2):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
 
 
 @pytest.fixture(scope="module")
@@ -215,17 +228,21 @@ def finished_capture(settings) -> str:
         "master": (folder / "master.png", painting, "PNG"),
         "alpha": (folder / "alpha.png", mask, "PNG"),
     }
-    for path, image, fmt in files.values():
-        save_image(resolve(settings.data_dir, path), image, fmt)
+    store = open_store(settings.storage_url, settings.data_dir)
+    digests = {}
+    for kind, (path, image, fmt) in files.items():
+        data = encode(image, fmt)
+        store.put(path.as_posix(), data)
+        digests[kind] = hashlib.sha256(data).hexdigest()
     with sessions.begin() as session:
         manager.create_capture(session, capture_id=capture_id, source="upload",
                                photo_path=str(files["photo"][0]), size=painting.size,
                                style="starry_night", scene=None, options={})  # fmt: skip
         for kind in ("master", "alpha"):
             path, image, _ = files[kind]
-            digest = hashlib.sha256(resolve(settings.data_dir, path).read_bytes()).hexdigest()
-            session.add(Result(capture_id=capture_id, kind=kind, path=str(path),
-                               width=image.width, height=image.height, sha256=digest))  # fmt: skip
+            session.add(Result(capture_id=capture_id, kind=kind, path=path.as_posix(),
+                               width=image.width, height=image.height,
+                               sha256=digests[kind]))  # fmt: skip
     engine.dispose()
     return capture_id
 
@@ -319,3 +336,72 @@ async def test_a_hung_preview_is_a_504_and_the_next_gets_a_fresh_process(
     pool.timeout_s = 120
     retried = await preview(client, capture_id)
     assert retried.status == 200, await retried.text()
+
+
+# --- the worker's files go through the store --------------------------------------------------
+
+
+def test_the_worker_reads_and_writes_every_file_through_the_store(settings, tmp_path) -> None:
+    """A worker whose store (``storage_url``: here another directory, in a fleet an S3
+    bucket) is not its data directory: it reads the guest's photo from the store, and every
+    picture, print master and print file it makes lands there, under the keys the database
+    records; nothing is written to the data directory's captures/ or exports/."""
+    elsewhere = tmp_path / "shared-store"
+    settings = replace(settings, storage_url=str(elsewhere), fast_size=128, hq_size=96,
+                       hq_budget_s=4, hq_options={"steps": 4},
+                       print_scale_percent=SCALE)  # fmt: skip
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    sessions = make_sessionmaker(engine)
+    store = open_store(settings.storage_url, settings.data_dir)
+    capture_id = new_id()
+    photo = Image.open(PEOPLE / "hiker.jpg").convert("RGB")
+    photo.thumbnail((256, 256))
+    photo_key = f"{capture_dir(capture_id).as_posix()}/photo.jpg"
+    store.put(photo_key, encode(photo))
+    with sessions.begin() as session:
+        hq_id = manager.create_capture(session, capture_id=capture_id, source="upload",
+                                       photo_path=photo_key, size=photo.size,
+                                       style="starry_night", scene=None,
+                                       options=job_options(settings)).id  # fmt: skip
+
+    def hq_status() -> JobStatus:
+        with sessions.begin() as session:
+            return session.get(Job, hq_id).status
+
+    def order_status(number: str) -> OrderStatus:
+        with sessions.begin() as session:
+            found = order_book.by_number(session, number)
+            assert found is not None
+            return found.status
+
+    worker = RenderWorker(settings)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_until(lambda: hq_status() in FINISHED, 240, "the HQ painting")
+        assert hq_status() == JobStatus.done
+        number = place_order(sessions, capture_id, "sticker", {"size": 2})
+        wait_until(lambda: order_status(number) in ORDER_ENDS, 240, "the order's files")
+        assert order_status(number) == OrderStatus.files_ready
+    finally:
+        worker.stop()
+        thread.join(60)
+    with sessions.begin() as session:
+        results = {r.kind: (r.path, r.sha256) for r in session.scalars(
+            select(Result).where(Result.capture_id == capture_id))}  # fmt: skip
+        [export] = session.scalars(select(Export)).all()
+        export_files = dict(export.files)
+    engine.dispose()
+    assert {"fast", "composite", "alpha", "master", "final", "print"} <= set(results)
+    for key, sha in results.values():  # in the store, as recorded
+        assert hashlib.sha256(store.get(key)).hexdigest() == sha, key
+    assert {e["path"] for e in export_files.values()} == {
+        o.key for o in store.list(f"exports/{capture_id}")
+    }
+    for entry in export_files.values():
+        assert hashlib.sha256(store.get(entry["path"])).hexdigest() == entry["sha256"]
+    for folder in ("captures", "exports"):  # the worker's own disk holds none of it
+        assert not (settings.data_dir / folder).exists(), sorted(
+            (settings.data_dir / folder).rglob("*")
+        )

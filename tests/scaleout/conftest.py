@@ -10,8 +10,8 @@ migrated template, and a fresh bucket of one S3 server when ``tests.support.seaw
 A test named ``*migration*`` and the tests of ``tests/unit/test_migrations.py`` get an empty
 database instead, because they run the migrations themselves (some stop at an old revision).
 
-The e2e tests' fixtures (the models, the shared data kit, a module's settings, Chromium) are
-imported from their tier so an e2e test runs here as it does there."""
+An e2e test gets what its tier gives it (the real models, the shared data kit checked, and
+``module_settings``), on PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.session import make_engine, make_sessionmaker
 from kiosk.config import Settings, load_settings
 from render.models import ModelStore
-from tests.e2e.conftest import browser  # noqa: F401  (the e2e tier's Chromium)
 from tests.support.paths import SHARED_MISSING, shared_data_present
 from tests.support.postgres import PgServer, postgres_server
 

@@ -35,7 +35,7 @@ from kiosk.queue import manager
 from kiosk.queue.jobs import FINISHED, job_options
 from kiosk.queue.worker import ID_PREFIX, Backoff
 from kiosk.queue.worker import Worker as RenderWorker
-from kiosk.storage import capture_dir, resolve, save_image
+from kiosk.storage import capture_dir, encode, open_store
 from kiosk.supervisor import RestartPolicy
 from tests.support.jobs import wait_for_job
 from tests.support.paths import PEOPLE, REPO
@@ -279,7 +279,7 @@ def test_the_worker_logs_ids_by_prefix_and_stops_when_its_parent_changes(setting
     photo = Image.open(PEOPLE / "hiker.jpg").convert("RGB")
     photo.thumbnail((256, 256))
     relative = capture_dir(capture_id) / "photo.jpg"
-    save_image(resolve(settings.data_dir, relative), photo)
+    open_store(settings.storage_url, settings.data_dir).put(relative.as_posix(), encode(photo))
     db = functools.partial(manager.in_session, sessions)
     with sessions.begin() as session:
         hq = manager.create_capture(session, capture_id=capture_id, source="upload",

@@ -333,3 +333,58 @@ async def test_two_booth_servers_on_one_database_count_each_others_guests(
     booth_of = {job["id"]: job["booth"] for job in jobs}
     assert {booth_of[job_id] for job_id in created.values()} == {"hall-a", "hall-b"}
     assert all(booth_of[job_id] == booth for booth, job_id in created.items())
+
+
+@pytest.mark.parametrize("slots", [1, 2])
+def test_one_worker_paints_as_many_guests_at_once_as_the_device_has_slots(
+    settings, db, slots
+) -> None:
+    """Three paintings ready; the worker's HQ lane runs ``device_slots`` threads, each under
+    its own lock on the device's slots: with 2 slots two paint at once, with 1 only one,
+    and every painting is done in the end."""
+    import threading
+    import time
+
+    from kiosk.queue.worker import Worker
+
+    jobs = [add_capture(db, settings) for _ in range(3)]
+    helper = register(db, "booth", ["fast"])
+    for _ in jobs:
+        db(manager.finish, claim(db, Lane.FAST, helper), helper, JobStatus.done)
+    worker = Worker(replace(settings, device_slots=slots))
+    worker.device, worker.painter = "cpu", object()  # the bodies below never paint
+    worker.device_locks = {Lane.HQ: DeviceLock(settings.runtime, "cpu", slots)}
+    painting: set[str] = set()
+    most = 0
+    guard, go_on = threading.Lock(), threading.Event()
+
+    def paint(ctx) -> dict[str, float]:
+        nonlocal most
+        with guard:
+            painting.add(ctx.job.id)
+            most = max(most, len(painting))
+        go_on.wait(20)
+        with guard:
+            painting.discard(ctx.job.id)
+        return {"hq": 0.0}
+
+    worker.bodies[Lane.HQ] = paint
+    serving = threading.Thread(target=worker.serve, args=([Lane.HQ],))
+    serving.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(painting) < slots:
+            assert time.monotonic() < deadline, f"{len(painting)} of {slots} slots painting"
+            time.sleep(0.02)
+        time.sleep(0.5)  # a third thread, or a lock too many, would take the third job now
+        assert most == slots
+        assert db(manager.queue_counts)["hq"] == {"queued": 3 - slots, "running": slots}
+        go_on.set()
+        while db(manager.queue_counts)["hq"] != {"queued": 0, "running": 0}:
+            assert time.monotonic() < deadline + 20, "the paintings were never all done"
+            time.sleep(0.05)
+    finally:
+        go_on.set()
+        worker.stop()
+        serving.join(30)
+    assert [db(manager.job_state, job.id).status for job in jobs] == [JobStatus.done] * 3

@@ -39,7 +39,12 @@ CODES = {
 
 # A StyleBoothError's status, by its code; every other code is the client's request: 400.
 # A stored file the database names but the store lacks (kiosk.storage.MissingFile) is a 404.
-STATUS_OF_CODE = {"conflict": 409, "model_unavailable": 503, "missing_file": 404}
+STATUS_OF_CODE = {
+    "conflict": 409,
+    "model_unavailable": 503,
+    "missing_file": 404,
+    "unavailable": 503,  # kiosk.storage.s3.StorageUnavailable: the object store is unreachable
+}
 PLAIN_ERRORS: dict[int, type[web.HTTPException]] = {  # the same outside /api/: a plain page
     400: web.HTTPBadRequest,
     404: web.HTTPNotFound,

@@ -820,6 +820,12 @@ def _area(size: tuple[int, int]) -> int:
     return size[0] * size[1]
 
 
+def has_claimable(session: Session, lane: Lane) -> bool:
+    """Whether a job of the lane can be claimed now (the worker's fallback look for work a
+    notification did not announce)."""
+    return session.scalar(_claimable(lane, [])) is not None
+
+
 def hq_waiting(session: Session) -> bool:
     """Whether an HQ painting is queued or running: a print render gives the device up."""
     return (

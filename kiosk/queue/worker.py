@@ -5,9 +5,9 @@ database URL. The models load once per process. The lanes ``worker_lanes`` names
 by default; a GPU host may take only ``hq,print``) run as threads:
 
 * the **fast lane** takes ``FAST`` jobs (``tasks.run_fast``);
-* the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``) in ``device_slots`` threads, at most
-  ``device_slots`` at a time per device on this host (file locks in the host's runtime
-  directory, ``tasks.DeviceLock``, so the workers of one machine never overload its device);
+* the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``), at most ``device_slots`` at a time
+  per device on this host (file locks in the host's runtime directory, ``tasks.DeviceLock``,
+  so the workers of one machine never overload its device);
 * the **print lane** takes ``PRINT`` jobs (``print_job.run_print``) under the same device lock,
   only while no HQ painting waits, and gives the lock back to one that comes meanwhile
   (``JobContext.yield_to_guests``).
@@ -16,14 +16,15 @@ The worker holds a lease of ``worker_lease_s``: its main thread beats its row in
 ``workers`` table (the one liveness record: ``/healthz`` reads it) ``BEATS_PER_LEASE`` times
 per lease, with the database's clock, and a running job whose worker's lease ran out is
 requeued by the recovery of any live worker, whatever host, PID namespace or clock the dead
-one had. The recovery runs in the beat's own transaction, so an idle worker costs the shared
-database one transaction per beat and one per lane per ``FALLBACK_POLL_S``, well under one a
-second (``benchmarks/bench_queue.py`` measures it).
+one had.
 
 On PostgreSQL the lanes do not poll: they sleep until a notification of a claimable job of
-their lane wakes them (``kiosk.queue.notify.Listener``), looking anyway every
-``FALLBACK_POLL_S``; while the listener is disconnected, and always on SQLite (a local file
-costs nothing to read), they poll every ``POLLS[lane]``. A worker whose fenced write fails
+their lane wakes them (``kiosk.queue.notify.Listener``). The fallback look for work that came
+without one (a claim rolled back, say) rides along with the beat, as the recovery does: one
+transaction per beat in all, so an idle worker costs the shared database a third of a
+transaction a second with the default lease (``benchmarks/bench_queue.py`` measures it).
+While the listener is disconnected, and always on SQLite (a local file costs nothing to
+read), the lanes poll every ``POLLS[lane]``. A worker whose fenced write fails
 (its job cancelled, or taken over after its lease ran out) stops that render and says so.
 Stopping (SIGTERM, Ctrl-C) puts an unfinished job back in the queue and removes the row.
 Everything it reads or writes goes through ``kiosk.queue.manager``.
@@ -72,7 +73,7 @@ HQ_POLL_S = 0.25
 PRINT_POLL_S = 1.0  # print jobs wait minutes anyway: a cheaper poll
 BEATS_PER_LEASE = 3  # a worker late by two beats (a stalled machine) still holds its lease
 RECOVERY_S = 5.0  # on SQLite; on PostgreSQL the recovery rides along with every beat
-FALLBACK_POLL_S = 10.0  # on PostgreSQL: a lane looks for work this often without a wake-up
+FALLBACK_POLL_S = 60.0  # PostgreSQL: a lane's longest sleep (the beat looks for it meanwhile)
 FORGET_AFTER_S = 24 * 3600  # a dead worker's row (and an unread fatal error) is kept a day
 WORKER_NICE = 10  # scheduling priority of the worker process, below the server's
 LANE_BACKOFF_CAP_S = 30.0  # a lane that keeps failing (database gone, disk full) retries this often
@@ -210,9 +211,7 @@ class Worker:
         if notify.listening(self.settings.db_url):
             self.listener = notify.Listener(self.settings.db_url, lanes, self.stopping).start()
         threads = [
-            threading.Thread(target=self._lane, args=(lane, lock), name=f"{lane}-lane-{n}")
-            for lane in lanes
-            for n, lock in enumerate(self._lane_locks(lane), 1)
+            threading.Thread(target=self._lane, args=(lane,), name=f"{lane}-lane") for lane in lanes
         ]
         for thread in threads:
             thread.start()
@@ -286,6 +285,12 @@ class Worker:
             self._register(session)
         if recover:
             self._recover_in(session)
+        listener = self.listener
+        if listener is not None and listener.connected.is_set():
+            # The lanes' fallback look, in this transaction: wake a lane with work waiting.
+            for lane, wake in listener.wake.items():
+                if not wake.is_set() and manager.has_claimable(session, lane):
+                    wake.set()
         return True
 
     def _recover(self) -> None:
@@ -310,28 +315,16 @@ class Worker:
         return manager.claim(session, lane, self.worker_id)
 
     def _idle(self, lane: Lane, poll: float) -> None:
-        """Wait before the lane looks again: for a wake-up (PostgreSQL, listener connected),
-        at most ``FALLBACK_POLL_S``; else ``poll``."""
+        """Wait before the lane looks again: for a wake-up (PostgreSQL, listener connected:
+        a notification, or the beat's look), at most ``FALLBACK_POLL_S``; else ``poll``."""
         listener = self.listener
         if listener is None or not listener.connected.is_set():
             self.stopping.wait(poll)
             return
         listener.wake[lane].wait(FALLBACK_POLL_S)
 
-    def _lane_locks(self, lane: Lane) -> list[DeviceLock | None]:
-        """One device lock per thread of the lane: the HQ lane runs ``device_slots`` threads
-        (N paintings at once on a large GPU, with the models loaded once), each with its own
-        lock (``flock`` excludes open files, not threads); the others one thread."""
-        first = self.device_locks.get(lane)
-        if first is None:
-            return [None]
-        if lane != Lane.HQ:
-            return [first]
-        return [first, *(first.twin() for _ in range(len(first.paths) - 1))]
-
-    def _lane(self, lane: Lane, lock: DeviceLock | None = None) -> None:
-        """Claim and run the lane's jobs until stopping; ``lock``: the device lock an HQ or
-        print render holds while it paints.
+    def _lane(self, lane: Lane) -> None:
+        """Claim and run the lane's jobs until stopping.
 
         A failure outside a job (the database locked or gone, the disk full) keeps the lane
         alive but backs it off exponentially up to ``LANE_BACKOFF_CAP_S``, and is logged once
@@ -344,6 +337,7 @@ class Worker:
         while not self.stopping.is_set():
             job: ClaimedJob | None = None
             try:
+                lock = self.device_locks.get(lane)
                 if lock is not None and not lock.try_acquire():
                     self.stopping.wait(poll)
                     continue

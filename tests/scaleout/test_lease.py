@@ -233,7 +233,7 @@ def test_a_late_report_or_finish_from_a_requeued_worker_changes_nothing(
     assert db(sessions, manager.result_paths, capture_id, (ResultKind.FAST,)) == {}
 
     # The late worker's render, at its next report, stops and says why.
-    ctx = tasks.JobContext(job=claimed, worker_id=late, data_dir=lease_settings.data_dir,
+    ctx = tasks.JobContext(job=claimed, worker_id=late, store=cast(Any, None),
                            painter=cast(Any, None), db=functools.partial(db, sessions),
                            stopping=threading.Event(), fast_turn=tasks.FastTurn())  # fmt: skip
     with pytest.raises(tasks.JobLost, match="no longer this worker's"):

@@ -5,9 +5,9 @@ database URL. The models load once per process. The lanes ``worker_lanes`` names
 by default; a GPU host may take only ``hq,print``) run as threads:
 
 * the **fast lane** takes ``FAST`` jobs (``tasks.run_fast``);
-* the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``), at most ``device_slots`` at a time
-  per device on this host (file locks in the host's runtime directory, ``tasks.DeviceLock``,
-  so the workers of one machine never overload its device);
+* the **HQ lane** takes ``HQ`` jobs (``tasks.run_hq``) in ``device_slots`` threads, at most
+  ``device_slots`` at a time per device on this host (file locks in the host's runtime
+  directory, ``tasks.DeviceLock``, so the workers of one machine never overload its device);
 * the **print lane** takes ``PRINT`` jobs (``print_job.run_print``) under the same device lock,
   only while no HQ painting waits, and gives the lock back to one that comes meanwhile
   (``JobContext.yield_to_guests``).
@@ -211,7 +211,9 @@ class Worker:
         if notify.listening(self.settings.db_url):
             self.listener = notify.Listener(self.settings.db_url, lanes, self.stopping).start()
         threads = [
-            threading.Thread(target=self._lane, args=(lane,), name=f"{lane}-lane") for lane in lanes
+            threading.Thread(target=self._lane, args=(lane, lock), name=f"{lane}-lane-{n}")
+            for lane in lanes
+            for n, lock in enumerate(self._lane_locks(lane), 1)
         ]
         for thread in threads:
             thread.start()
@@ -323,8 +325,20 @@ class Worker:
             return
         listener.wake[lane].wait(FALLBACK_POLL_S)
 
-    def _lane(self, lane: Lane) -> None:
-        """Claim and run the lane's jobs until stopping.
+    def _lane_locks(self, lane: Lane) -> list[DeviceLock | None]:
+        """One device lock per thread of the lane: the HQ lane runs ``device_slots`` threads
+        (N paintings at once on a large GPU, with the models loaded once), each with its own
+        lock (``flock`` excludes open files, not threads); the others one thread."""
+        first = self.device_locks.get(lane)
+        if first is None:
+            return [None]
+        if lane != Lane.HQ:
+            return [first]
+        return [first, *(first.twin() for _ in range(len(first.paths) - 1))]
+
+    def _lane(self, lane: Lane, lock: DeviceLock | None = None) -> None:
+        """Claim and run the lane's jobs until stopping; ``lock``: the device lock an HQ or
+        print render holds while it paints.
 
         A failure outside a job (the database locked or gone, the disk full) keeps the lane
         alive but backs it off exponentially up to ``LANE_BACKOFF_CAP_S``, and is logged once
@@ -337,7 +351,6 @@ class Worker:
         while not self.stopping.is_set():
             job: ClaimedJob | None = None
             try:
-                lock = self.device_locks.get(lane)
                 if lock is not None and not lock.try_acquire():
                     self.stopping.wait(poll)
                     continue

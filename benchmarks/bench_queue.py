@@ -233,24 +233,48 @@ def xacts(admin_url: str, dbname: str) -> int:
     return int(row[0])
 
 
+def autovacuum(admin_url: str, on: bool) -> None:
+    """Switch the cluster's autovacuum: its workers' visits are transactions in the
+    measured database too, and not the render worker's."""
+    import psycopg
+
+    from kiosk.queue.notify import libpq_url
+
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET autovacuum = {'on' if on else 'off'}")
+        conn.execute("SELECT pg_reload_conf()")
+
+
 def measure_idle(url: str, admin_url: str, data_dir: Path) -> dict[str, Any]:
+    from sqlalchemy import event
+
     from db.models import Lane
 
     settings = _settings(data_dir, url)
+    autovacuum(admin_url, on=False)
     serving, thread = _serving_worker(settings, list(Lane), lambda ctx: {"total": 0.0})
+    ended = [0]  # transactions the worker's engine ended: the cross-check
+
+    def count(*_args: Any) -> None:
+        ended[0] += 1
+
+    event.listen(serving.engine, "commit", count)
+    event.listen(serving.engine, "rollback", count)
     dbname = url.rsplit("/", 1)[1]
     try:
         time.sleep(STATS_LAG_S)
-        before = xacts(admin_url, dbname)
+        before, own_before = xacts(admin_url, dbname), ended[0]
         time.sleep(IDLE_WINDOW_S)
-        after = xacts(admin_url, dbname)
+        after, own_after = xacts(admin_url, dbname), ended[0]
     finally:
         serving.stop()
         thread.join(30)
+        autovacuum(admin_url, on=True)
     return {
         "window_s": IDLE_WINDOW_S,
         "transactions": after - before,
         "per_s": round((after - before) / IDLE_WINDOW_S, 2),
+        "worker_counted": own_after - own_before,
         "lease_s": settings.worker_lease_s,
         "beat_s": round(serving.beat_s, 2),
         "lanes": [str(lane) for lane in Lane],

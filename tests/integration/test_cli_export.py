@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
+from db.migrate import upgrade
+from db.models import Result
+from db.session import make_engine, make_sessionmaker
 from kiosk.cli import main
+from tests.support.desk import painted_capture
 from tests.support.paths import PEOPLE
+from tests.support.photos import guest_photo
 
 
 @pytest.fixture
@@ -143,3 +149,38 @@ def test_bad_files_are_one_line_and_exit_2(capsys, settings, tmp_path):
     ]:
         code, _, err = _run(capsys, settings, *args)
         assert code == 2 and message in err and "Traceback" not in err, (args, err)
+
+
+def test_a_result_id_is_read_from_the_store_and_its_files_kept_there(
+    capsys, settings, tmp_path, monkeypatch
+):
+    """RESULT as a result id: the painting comes from the booth's store (``storage_url``,
+    here not the data directory), the files are made and recorded there under the
+    capture's ``exports/`` folder (as an order's would be), and copied into DIR."""
+    store_root = tmp_path / "store"
+    monkeypatch.setenv("STYLEBOOTH_STORAGE_URL", str(store_root))
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    sessions = make_sessionmaker(engine)
+    capture_id = painted_capture(sessions, store_root, guest_photo((600, 400)))
+    with sessions() as session:
+        master = session.scalar(
+            select(Result).where(Result.capture_id == capture_id, Result.kind == "master")
+        )
+        assert master is not None
+        master_id = master.id
+    engine.dispose()
+
+    out_dir = tmp_path / "prints"
+    code, out, err = _run(capsys, settings, *export(Path(master_id), "mug", out_dir))
+    assert code in (0, 1), err  # a small test painting: its preflight may well complain
+    files = {line.split()[0]: Path(line.split()[1]) for line in out.splitlines()
+             if line.startswith(("png ", "pdf "))}  # fmt: skip
+    assert set(files) == {"png", "pdf"} and all(p.parent == out_dir for p in files.values())
+    stored = store_root / "exports" / capture_id
+    for path in files.values():
+        assert (stored / path.name).read_bytes() == path.read_bytes()
+    assert not (settings.data_dir / "exports").exists()
+
+    code, out, _ = _run(capsys, settings, *export(Path(master_id), "mug", tmp_path / "again"))
+    assert "made before" in out

@@ -7,8 +7,10 @@ below replace the tiers' ``settings`` and ``sessions``: every test gets a fresh 
 database of one cluster the session starts (``tests.support.postgres``), cloned from a
 migrated template, and a fresh bucket of one S3 server when ``tests.support.seaweed`` exists.
 
-A test named ``*migration*`` and the tests of ``tests/unit/test_migrations.py`` get an empty
-database instead, because they run the migrations themselves (some stop at an old revision).
+A test in ``LOCAL_FILE_TESTS`` looks at the data directory's files itself: it runs with
+local files. A test named ``*migration*`` and the tests of ``tests/unit/test_migrations.py``
+get an empty database, because they run the migrations themselves (some stop at an old
+revision).
 
 An e2e test gets what its tier gives it (the real models, the shared data kit checked, and
 ``module_settings``), on PostgreSQL too."""
@@ -31,7 +33,11 @@ from render.models import ModelStore
 from tests.support.paths import SHARED_MISSING, shared_data_present
 from tests.support.postgres import PgServer, postgres_server
 
-HAVE_SEAWEED = importlib.util.find_spec("tests.support.seaweed") is not None
+# S3 once there is a server to start and a backend to talk to it.
+HAVE_SEAWEED = all(
+    importlib.util.find_spec(name) is not None
+    for name in ("tests.support.seaweed", "kiosk.storage.s3")
+)
 # The tiers whose tests need the real models and the shared data kit.
 MODEL_TIERS = ("integration", "e2e")
 
@@ -42,6 +48,20 @@ def _origin_tier(request: pytest.FixtureRequest) -> str:
     module = module or request.module.__name__
     parts = module.split(".")
     return parts[1] if len(parts) > 2 and parts[0] == "tests" else "scaleout"
+
+
+# Tests that look at the data directory's files themselves (not through the store): they run
+# here on PostgreSQL with local files.
+LOCAL_FILE_TESTS = frozenset(
+    {
+        "test_purge_deletes_finished_guests_and_keeps_renders_in_progress",
+        "test_killed_worker_loses_nothing_and_the_next_one_finishes",
+    }
+)
+
+
+def _wants_local_files(request: pytest.FixtureRequest) -> bool:
+    return request.node.name in LOCAL_FILE_TESTS
 
 
 def _wants_empty_database(request: pytest.FixtureRequest) -> bool:
@@ -84,11 +104,12 @@ class Backends:
     def __init__(self, pg: PgServer, s3: Any) -> None:
         self.pg, self.s3, self.count = pg, s3, 0
 
-    def changes(self, *, migrated: bool = True) -> dict[str, Any]:
-        """Settings changes pointing at a new database and, with S3, a new bucket."""
+    def changes(self, *, migrated: bool = True, s3: bool = True) -> dict[str, Any]:
+        """Settings changes pointing at a new database and, with S3 (when there is an S3
+        server and ``s3``), a new bucket."""
         self.count += 1
         changes: dict[str, Any] = {"database_url": self.pg.new_database(migrated=migrated)}
-        if self.s3 is not None:
+        if self.s3 is not None and s3:
             bucket = f"test-{os.getpid()}-{self.count}"
             self.s3.new_bucket(bucket)
             changes["storage_url"] = f"s3://{bucket}/booth"
@@ -110,7 +131,9 @@ def shared_kit_checked() -> None:
 def settings(request: pytest.FixtureRequest, tmp_path: Path, backends: Backends) -> Settings:
     """The test's tier's settings (the real models for an e2e test, none for a unit test),
     on a fresh PostgreSQL database (and S3 bucket)."""
-    changes = backends.changes(migrated=not _wants_empty_database(request))
+    changes = backends.changes(
+        migrated=not _wants_empty_database(request), s3=not _wants_local_files(request)
+    )
     if _origin_tier(request) in MODEL_TIERS:
         request.getfixturevalue("shared_kit_checked")
         store: ModelStore = request.getfixturevalue("model_store")

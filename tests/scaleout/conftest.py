@@ -5,7 +5,8 @@ The tests are not copied: each ``test_*_pg.py`` here imports a module's tests (p
 imported test functions, and resolves their fixtures from this directory). So the fixtures
 below replace the tiers' ``settings`` and ``sessions``: every test gets a fresh PostgreSQL
 database of one cluster the session starts (``tests.support.postgres``), cloned from a
-migrated template, and a fresh bucket of one S3 server when ``tests.support.seaweed`` exists.
+migrated template, and a fresh prefix of one S3 server's bucket when ``tests.support.seaweed``
+exists.
 
 A test in ``LOCAL_FILE_TESTS`` looks at the data directory's files itself: it runs with
 local files. A test named ``*migration*`` and the tests of ``tests/unit/test_migrations.py``
@@ -99,20 +100,25 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 class Backends:
-    """Fresh places on the shared engines: a database and (with S3) a bucket per call."""
+    """Fresh places on the shared engines: a database per call and, with S3, a prefix of its
+    own in one bucket of the run. (One bucket, not one per test: SeaweedFS gives every bucket
+    volumes of its own, and a few dozen buckets exhaust a test server's volumes: its writes
+    then fail with InternalError.)"""
 
     def __init__(self, pg: PgServer, s3: Any) -> None:
         self.pg, self.s3, self.count = pg, s3, 0
+        self.bucket: str | None = None
 
     def changes(self, *, migrated: bool = True, s3: bool = True) -> dict[str, Any]:
         """Settings changes pointing at a new database and, with S3 (when there is an S3
-        server and ``s3``), a new bucket."""
+        server and ``s3``), a new prefix of the run's bucket."""
         self.count += 1
         changes: dict[str, Any] = {"database_url": self.pg.new_database(migrated=migrated)}
         if self.s3 is not None and s3:
-            bucket = f"test-{os.getpid()}-{self.count}"
-            self.s3.new_bucket(bucket)
-            changes["storage_url"] = f"s3://{bucket}/booth"
+            if self.bucket is None:
+                self.bucket = f"scaleout-{os.getpid()}"
+                self.s3.new_bucket(self.bucket)
+            changes["storage_url"] = f"s3://{self.bucket}/test-{self.count}"
         return changes
 
 

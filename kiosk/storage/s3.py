@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
+from boto3.exceptions import Boto3Error
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -131,7 +132,7 @@ class S3Store:
                 raise MissingFile(f"{key} is not in {self.description}") from None
             reason = error.get("Message") or code or str(exc)
             raise self._unavailable(what, f"{code}: {reason}" if code else reason) from exc
-        except BotoCoreError as exc:
+        except (BotoCoreError, Boto3Error) as exc:  # no answer; a failed multipart upload
             raise self._unavailable(what, str(exc)) from exc
 
     def _unavailable(self, what: str, reason: str) -> StorageUnavailable:

@@ -38,6 +38,10 @@ START_TIMEOUT_S = 60.0
 # weed may sit on SIGTERM for ~20 s (it drains volume heartbeats); a test's data is not worth it.
 STOP_GRACE_S = 5.0
 REGION = "us-east-1"
+# master.toml's volume_growth.copy_1 (weed reads WEED_* variables for its .toml settings): a new
+# bucket (a collection of its own) grows 1 volume, not 7. The tests make a bucket per test;
+# with 7 the volume server ran out of free volumes after a few dozen ("No writable volumes").
+GROWTH_ENV = {"WEED_MASTER_VOLUME_GROWTH_COPY_1": "1"}
 
 
 def weed_binary() -> Path:
@@ -155,6 +159,7 @@ def _command(weed: Path, root: Path, ports: dict[str, int], identities: Path) ->
         "-filer",
         "-s3",
         f"-s3.config={identities}",
+        "-s3.autoCreateBucket=false",  # as on AWS: a typo in the bucket name is an error
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         f"-filer.localSocket={root / 'filer.sock'}",
@@ -162,7 +167,7 @@ def _command(weed: Path, root: Path, ports: dict[str, int], identities: Path) ->
         "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64",  # small volumes: quick to create, the tests are small
         "-master.resumeState=false",
-        "-volume.max=32",
+        "-volume.max=0",  # as many as the disk holds: every bucket is a collection of its own
         "-volume.preStopSeconds=0",
     ]
 
@@ -230,6 +235,7 @@ def seaweed_server(tmp_dir: Path) -> Iterator[SeaweedS3]:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **GROWTH_ENV},
             start_new_session=True,  # its own group: stop() reaches whatever it forks
         )
     server = SeaweedS3(

@@ -37,9 +37,12 @@ def make_engine(url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> 
             pg_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
         if "application_name" not in query:
             pg_args["application_name"] = PG_APPLICATION_NAME
-        # pool_pre_ping: a pooled connection the server dropped (a restart, a failover, an
-        # idle timeout) is replaced before use instead of failing the next query.
-        return create_engine(url, connect_args=pg_args, pool_pre_ping=True)
+        # No pool_pre_ping: its SELECT on every checkout doubled an idle worker's
+        # transactions and halved the claims a second. A connection the server dropped (a
+        # restart, a failover) fails one call, SQLAlchemy then discards the whole pool, and
+        # the caller's retry (a lane's backoff, a guest's 503 with Retry-After) gets a fresh
+        # one. pool_recycle keeps connections younger than a typical idle timeout.
+        return create_engine(url, connect_args=pg_args, pool_recycle=1800)
     sqlite = url.startswith("sqlite")
     engine = create_engine(url, connect_args={"timeout": busy_timeout_s} if sqlite else {})
     if engine.dialect.name == "sqlite":

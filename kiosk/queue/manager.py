@@ -87,6 +87,15 @@ def db_now(session: Session) -> datetime:
     return now
 
 
+def queue_clock(session: Session) -> datetime:
+    """The time a job is queued at (claims take the oldest first). On PostgreSQL the
+    database's clock, so a booth host whose clock is behind cannot jump the shared queue;
+    SQLite (one host) keeps this host's clock, whose microseconds its ``now()`` lacks."""
+    if session.get_bind().dialect.name == "postgresql":
+        return db_now(session)
+    return utcnow()
+
+
 # --- creating -------------------------------------------------------------------------------
 
 
@@ -114,7 +123,7 @@ def create_capture(
         style=style,
         scene=scene,
     )
-    now = utcnow()
+    now = queue_clock(session)
     fast = Job(capture=capture, mode=Lane.FAST, options=options, created_at=now)
     hq = Job(
         capture=capture, mode=Lane.HQ, options=options, created_at=now + timedelta(microseconds=1)
@@ -765,7 +774,7 @@ def retry(session: Session, job_id: str) -> Job | None:
     job.attempts = 0
     job.worker_id = None
     job.started_at = job.finished_at = None
-    job.created_at = utcnow()  # to the back of the queue
+    job.created_at = queue_clock(session)  # to the back of the queue
     session.flush()
     notify.announce(session, job.mode, job.capture_id, claimable=_may_claim(session, job))
     return job

@@ -5,6 +5,7 @@ still queued (the compare-and-set claim gave 151–174 empty answers for 400 job
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -68,4 +69,24 @@ def test_racing_claimers_share_nothing_and_never_answer_empty_early(
             ),
         )
         == JOBS
+    )
+
+
+def test_a_booth_whose_clock_is_behind_cannot_jump_the_shared_queue(
+    db,  # noqa: F811
+    settings,
+    monkeypatch,
+) -> None:
+    """Jobs are queued at the database's time: a second booth host an hour slow queues
+    behind the guest who came first, not in front of them."""
+    first = add_capture(db, settings)
+    slow = manager.utcnow() - timedelta(hours=1)
+    monkeypatch.setattr(manager, "utcnow", lambda: slow)
+    later = add_capture(db, settings)
+    worker = register(db)
+    fast_first = db(manager.claim, Lane.FAST, worker)
+    fast_later = db(manager.claim, Lane.FAST, worker)
+    assert (fast_first.capture.id, fast_later.capture.id) == (
+        first.capture_id,
+        later.capture_id,
     )

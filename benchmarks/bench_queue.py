@@ -217,38 +217,11 @@ def measure_wakeups(url: str, data_dir: Path) -> dict[str, Any]:
     }
 
 
-def xacts(admin_url: str, dbname: str) -> int:
-    """Transactions committed and rolled back in ``dbname`` so far, read from another
-    database (so the reading is not counted)."""
-    import psycopg
-
-    from kiosk.queue.notify import libpq_url
-
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
-            (dbname,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def autovacuum(admin_url: str, on: bool) -> None:
-    """Switch the cluster's autovacuum: its workers' visits are transactions in the
-    measured database too, and not the render worker's."""
-    import psycopg
-
-    from kiosk.queue.notify import libpq_url
-
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
-        conn.execute(f"ALTER SYSTEM SET autovacuum = {'on' if on else 'off'}")
-        conn.execute("SELECT pg_reload_conf()")
-
-
 def measure_idle(url: str, admin_url: str, data_dir: Path) -> dict[str, Any]:
     from sqlalchemy import event
 
     from db.models import Lane
+    from tests.support.postgres import autovacuum, xacts
 
     settings = _settings(data_dir, url)
     autovacuum(admin_url, on=False)

@@ -157,8 +157,9 @@ def compose_layers(
     region = (slice(fy0, fy0 + mask.shape[0]), slice(fx0, fx0 + mask.shape[1]))
     if harmonize > 0:
         gains = harmonize_gains(people, mask, out, harmonize)
-        # saturating, uint8; OpenCV takes a 4-tuple as a per-channel scalar (its stubs do not)
-        people = cv2.multiply(people, (*gains.tolist(), 0.0))  # type: ignore[call-overload]
+        # saturating, uint8; OpenCV takes a 4-tuple as a per-channel scalar (some releases'
+        # stubs do not know it, others do: hence the ignore that may be unused)
+        people = cv2.multiply(people, (*gains.tolist(), 0.0))  # type: ignore[call-overload, unused-ignore]
     if shadow > 0:
         _cast_shadow(out, mask, (fx0, fy0), shadow)
     weight = mask.astype(np.float32) * (1 / 255)

@@ -21,15 +21,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-import psycopg
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Job, JobStatus, Lane, ResultKind, new_id
 from kiosk.config import Settings
-from kiosk.queue import manager, notify, tasks, worker
+from kiosk.queue import manager, tasks, worker
 from kiosk.queue.jobs import job_options
+from tests.support.postgres import autovacuum, xacts
 
 LEASE_S = 3  # short, so the tests are: the bounds below are in leases
 IDLE_WINDOW_S = 12.0
@@ -239,23 +239,6 @@ def test_a_late_report_or_finish_from_a_requeued_worker_changes_nothing(
     with pytest.raises(tasks.JobLost, match="no longer this worker's"):
         ctx.report(progress=0.95)
     assert ctx.should_stop()
-
-
-def xacts(url: str, dbname: str) -> int:
-    """Transactions committed and rolled back in ``dbname`` so far (this read is one)."""
-    with psycopg.connect(notify.libpq_url(url), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
-            (dbname,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def autovacuum(admin_url: str, *, on: bool) -> None:
-    with psycopg.connect(notify.libpq_url(admin_url), autocommit=True) as conn:
-        conn.execute(f"ALTER SYSTEM SET autovacuum = {'on' if on else 'off'}")
-        conn.execute("SELECT pg_reload_conf()")
 
 
 def test_an_idle_worker_costs_under_one_transaction_a_second(settings: Settings, pg: Any) -> None:

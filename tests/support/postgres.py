@@ -212,3 +212,34 @@ def _wait_until_answering(server: PgServer, log: Path) -> None:
                     f"{START_TIMEOUT_S:.0f} s ({error}); its log:\n{log.read_text()[-2000:]}"
                 ) from error
             time.sleep(0.1)
+
+
+# --- counting a database's transactions (the idle-worker test and benchmark) ---
+
+
+def xacts(admin_url: str, dbname: str) -> int:
+    """Transactions committed and rolled back in ``dbname`` so far, read from another
+    database (so the reading is not counted)."""
+    import psycopg
+
+    from kiosk.queue.notify import libpq_url
+
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            (dbname,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def autovacuum(admin_url: str, on: bool) -> None:
+    """Switch the cluster's autovacuum: its workers' visits are transactions in the
+    measured database too, and not the render worker's."""
+    import psycopg
+
+    from kiosk.queue.notify import libpq_url
+
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET autovacuum = {'on' if on else 'off'}")
+        conn.execute("SELECT pg_reload_conf()")

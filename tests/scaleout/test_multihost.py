@@ -54,16 +54,6 @@ NO_WORKER_WORDS = "no render worker is running"
 IMAGE_FILES = (".jpg", ".jpeg", ".png", ".pdf", ".webp")
 
 
-def wait_until(predicate, timeout: float, what: str, every: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 class Host:
     """One simulated machine: its own data and runtime directories, its own settings file and
     log, one ``stylebooth`` process."""

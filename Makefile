@@ -16,7 +16,7 @@ run: $(VENV)/.installed-run models
 
 test: $(VENV)/.installed-test models system-deps typecheck
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 # The unit tier alone: no models, no shared data kit, no browser (works on a fresh clone).
 test-unit: $(VENV)/.installed-test

@@ -28,7 +28,6 @@ from sqlalchemy import (
     delete,
     exists,
     func,
-    literal,
     select,
     update,
 )
@@ -225,7 +224,6 @@ def _claim_postgres(session: Session, lane: Lane, worker_id: str) -> ClaimedJob 
         .returning(Job.id, Job.attempts, Job.options, Job.capture_id)
         .cte("claimed")
     )
-    payload = literal(f"{notify.CHANGED}:{lane.value}:") + claimed.c.capture_id
     row = session.execute(
         select(
             claimed.c.id,
@@ -236,7 +234,7 @@ def _claim_postgres(session: Session, lane: Lane, worker_id: str) -> ClaimedJob 
             Capture.style,
             Capture.scene,
             Capture.person_found,
-            func.pg_notify(notify.CHANNEL, payload),
+            notify.notify_sql(notify.CHANGED, lane, claimed.c.capture_id),
         ).join(Capture, Capture.id == claimed.c.capture_id)
     ).first()
     if row is None:
@@ -281,6 +279,25 @@ def _owned(job_id: str, worker_id: str) -> ColumnElement[bool]:
     return and_(Job.id == job_id, Job.status == JobStatus.running, Job.worker_id == worker_id)
 
 
+def _owner_write(
+    session: Session, job_id: str, worker_id: str, values: dict[str, Any], *, ended: bool = False
+) -> bool:
+    """Write ``values`` to a job still running in this worker's hands (the fence); False when
+    it is not. The change is announced as ``_announce`` does (``ended``: an ended fast job
+    frees its capture's HQ job). On PostgreSQL in one round trip: the UPDATE as a CTE, its
+    announcements selected from the row it returns (8 claimers on 2 cores: finishing in four
+    statements held the queue at 146 jobs/s)."""
+    write = update(Job).where(_owned(job_id, worker_id)).values(**values)
+    if not notify.is_postgres(session):
+        return _changed(session, write) == 1
+    changed = write.returning(Job.mode, Job.capture_id).cte("changed")
+    said = [notify.notify_sql(notify.CHANGED, changed.c.mode, changed.c.capture_id)]
+    if ended:
+        frees_hq = notify.notify_sql(notify.QUEUED, Lane.HQ, changed.c.capture_id)
+        said.append(case((changed.c.mode == Lane.FAST, frees_hq)))
+    return session.execute(select(*said).select_from(changed)).first() is not None
+
+
 def report(
     session: Session,
     job_id: str,
@@ -298,10 +315,7 @@ def report(
         values["progress"] = min(1.0, max(0.0, progress))
     if not values:
         return is_running(session, job_id, worker_id)
-    changed = _changed(session, update(Job).where(_owned(job_id, worker_id)).values(**values))
-    if changed == 1:
-        _announce(session, job_id)
-    return changed == 1
+    return _owner_write(session, job_id, worker_id, values)
 
 
 def is_running(session: Session, job_id: str, worker_id: str) -> bool:
@@ -325,10 +339,7 @@ def finish(
         values.update(progress=1.0, stage="done")
     if timings is not None:
         values["timings"] = {k: round(v, 4) for k, v in timings.items()}
-    changed = _changed(session, update(Job).where(_owned(job_id, worker_id)).values(**values))
-    if changed == 1:
-        _announce(session, job_id, ended=True)
-    return changed == 1
+    return _owner_write(session, job_id, worker_id, values, ended=True)
 
 
 def release(session: Session, job_id: str, worker_id: str) -> bool:

@@ -33,8 +33,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, String, func, literal, select, type_coerce
 from sqlalchemy.orm import Session
 
 from db.models import Lane
@@ -73,6 +74,19 @@ def announce(session: Session, lane: Lane | str, capture_id: str, *, claimable: 
         return
     payload = f"{QUEUED if claimable else CHANGED}:{Lane(lane).value}:{capture_id}"
     session.execute(select(func.pg_notify(CHANNEL, payload)))
+
+
+def notify_sql(
+    event: str, lane: Lane | ColumnElement[Any], capture_id: ColumnElement[str]
+) -> ColumnElement[Any]:
+    """``pg_notify`` of ``announce``'s payload as an SQL expression, for a statement that
+    announces the rows it changes in the same round trip (the claim, the owner's writes);
+    ``lane`` is a lane or the column holding it."""
+    if isinstance(lane, Lane):
+        payload = literal(f"{event}:{lane.value}:") + capture_id
+    else:
+        payload = literal(f"{event}:") + type_coerce(lane, String) + ":" + capture_id
+    return func.pg_notify(CHANNEL, payload)
 
 
 def parse(payload: str) -> Notice | None:

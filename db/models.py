@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -120,6 +121,10 @@ class Capture(Base):
     booth_id: Mapped[str] = mapped_column(
         String(64), default=DEFAULT_BOOTH, server_default=DEFAULT_BOOTH
     )
+    # The gallery screen (/gallery): the guest's "don't show me" and the operator's "hide",
+    # kept apart so un-hiding never overrules a guest (migration 0007).
+    gallery_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
+    gallery_hidden: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     jobs: Mapped[list[Job]] = relationship(back_populates="capture", cascade="all, delete-orphan")
     results: Mapped[list[Result]] = relationship(

@@ -90,6 +90,20 @@ class Settings:
         "(never the request's `Host` header)",
         shown="from the bind address",
     )
+    printer: str | None = setting(
+        None,
+        "the CUPS queue on-site photo prints go to (`lpstat -p` lists them); unset: the "
+        "booth offers no photo prints",
+    )
+    cups_server: str | None = setting(
+        None,
+        "the CUPS server holding `PRINTER`, `host:port` (unset: `CUPS_SERVER`, else this "
+        "machine's CUPS at localhost:631)",
+        shown="localhost:631",
+    )
+    print_copies_max: int = setting(
+        2, "most copies of a photo print a guest may ask for at once (1 to 4)"
+    )
     max_upload_mb: int = setting(20, "largest photo upload; larger is refused with 413")
     idle_timeout_s: int = setting(
         60, "seconds without a touch before the booth goes back to attract"
@@ -160,7 +174,8 @@ class Settings:
         for key, low, high in (
             ("tee_dpi", 150, 300),
             ("print_scale_percent", 1, 100),
-            ("worker_lease_s", 2, 600),  # beaten 3× per lease: under 2 s is a busy database
+            ("worker_lease_s", 2, 600),
+            ("print_copies_max", 1, 4),  # beaten 3× per lease: under 2 s is a busy database
         ):
             if not low <= getattr(self, key) <= high:
                 raise ConfigError(f"{key}: a whole number from {low} to {high}")

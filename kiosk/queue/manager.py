@@ -15,6 +15,7 @@ row is stale, stopped or gone is requeued.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
@@ -155,18 +156,28 @@ def _changed(session: Session, statement: Executable) -> int:
     return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
+# A lane's job waits while its capture has a job of this lane queued or running: the HQ
+# painting reuses the fast job's composite; a print job (an order placed while the guest's
+# painting is still being made) continues the HQ painting.
+WAITS_FOR = {Lane.HQ: Lane.FAST, Lane.PRINT: Lane.HQ}
+
+
 def _claimable(lane: Lane, tried: list[str]) -> Select[Any]:
-    """The oldest queued job of the lane; an HQ job only once its capture's fast job is over
-    (it reuses the composite)."""
+    """The oldest queued job of the lane; an HQ job only once its capture's fast job is over,
+    a print job only once its capture's HQ job is (``WAITS_FOR``)."""
     query = select(Job.id).where(Job.status == JobStatus.queued, Job.mode == lane)
     if tried:
         query = query.where(Job.id.not_in(tried))
-    if lane == Lane.HQ:
-        fast = aliased(Job)
-        pending_fast = exists().where(
-            and_(fast.capture_id == Job.capture_id, fast.mode == Lane.FAST, fast.status.in_(ACTIVE))
+    if lane in WAITS_FOR:
+        before = aliased(Job)
+        pending = exists().where(
+            and_(
+                before.capture_id == Job.capture_id,
+                before.mode == WAITS_FOR[lane],
+                before.status.in_(ACTIVE),
+            )
         )
-        query = query.where(~pending_fast)
+        query = query.where(~pending)
     return query.order_by(Job.created_at).limit(1)
 
 
@@ -758,10 +769,11 @@ def list_jobs(session: Session, status: JobStatus | None, limit: int) -> list[Jo
 
 
 def _may_claim(session: Session, job: Job) -> bool:
-    """Whether a queued job is claimable now (an HQ job waits for its capture's fast job)."""
+    """Whether a queued job is claimable now (an HQ job waits for its capture's fast job, a
+    print job for its HQ job)."""
     return job.status == JobStatus.queued and (
-        job.mode != Lane.HQ
-        or session.scalar(_claimable(Lane.HQ, []).where(Job.id == job.id)) is not None
+        job.mode not in WAITS_FOR
+        or session.scalar(_claimable(Lane(job.mode), []).where(Job.id == job.id)) is not None
     )
 
 
@@ -865,7 +877,9 @@ def print_job(session: Session, capture_id: str, options: JobOptions) -> Job:
     job = Job(capture_id=capture_id, mode=Lane.PRINT, options=options.to_json())
     session.add(job)
     session.flush()
-    notify.announce(session, Lane.PRINT, capture_id, claimable=True)
+    # Ordered while the HQ painting is still being made: claimable once it ends (its end
+    # wakes the print lane, ``notify.wakes``).
+    notify.announce(session, Lane.PRINT, capture_id, claimable=_may_claim(session, job))
     return job
 
 
@@ -904,3 +918,95 @@ def stored_results(
         ResultKind(kind): StoredResult(id_, path, (width, height), aware(at) or at)
         for kind, id_, path, width, height, at in rows
     }
+
+
+# --- the gallery screen ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GalleryRow:
+    """A finished painting as the gallery screen (``kiosk.gallery``) and its operator panel
+    (``kiosk.admin_gallery``) see it. ``id`` is the final painting's result id: it names no
+    booth action, where the capture id authorises orders and the job id shows the photo."""
+
+    id: str
+    style: str
+    path: str  # the final JPEG's store key
+    sha256: str
+    token: str  # the download token: only ever the QR code's link, never shown as an id
+    finished_at: datetime | None  # the HQ job's end, by the database's clock
+    opted_out: bool  # the guest said "don't show me" (the operator cannot undo it)
+    hidden: bool  # the operator hid it
+
+
+def _gallery_query() -> Select[Any]:
+    """Every finished painting: a final JPEG whose capture's HQ job is done. A capture has
+    one HQ job (a retry runs the same row again), so the join makes one row per painting."""
+    return (
+        select(
+            Result.id,
+            Capture.style,
+            Result.path,
+            Result.sha256,
+            Capture.token,
+            Job.finished_at,
+            Capture.gallery_opt_out,
+            Capture.gallery_hidden,
+        )
+        .join(Capture, Capture.id == Result.capture_id)
+        .join(
+            Job,
+            and_(Job.capture_id == Capture.id, Job.mode == Lane.HQ, Job.status == JobStatus.done),
+        )
+        .where(Result.kind == ResultKind.FINAL)
+    )
+
+
+def _gallery_row(row: Any) -> GalleryRow:
+    result_id, style, path, sha256, token, finished_at, opted_out, hidden = row
+    return GalleryRow(
+        result_id, style, path, sha256, token, aware(finished_at), opted_out, hidden
+    )
+
+
+def _on_gallery() -> ColumnElement[bool]:
+    """Shown: the guest did not opt out and the operator did not hide it."""
+    return and_(Capture.gallery_opt_out.is_(False), Capture.gallery_hidden.is_(False))
+
+
+def gallery_items(session: Session, limit: int, *, everyone: bool = False) -> list[GalleryRow]:
+    """The latest ``limit`` finished paintings, newest first; only those on the gallery
+    unless ``everyone`` (the operator's panel: the opted-out and hidden ones too). A purged
+    capture has no rows left, so it is gone from the next answer."""
+    query = _gallery_query() if everyone else _gallery_query().where(_on_gallery())
+    ordered = query.order_by(Job.finished_at.desc(), Result.created_at.desc(), Result.id)
+    return [_gallery_row(row) for row in session.execute(ordered.limit(limit))]
+
+
+def gallery_item(session: Session, item_id: str, *, everyone: bool = False) -> GalleryRow | None:
+    """One painting of ``gallery_items`` by its id; None when it is not (or not any more)
+    on the gallery (with ``everyone``: not a finished painting)."""
+    query = _gallery_query().where(Result.id == item_id)
+    row = session.execute(query if everyone else query.where(_on_gallery())).first()
+    return None if row is None else _gallery_row(row)
+
+
+def gallery_opt_out(session: Session, capture_id: str) -> bool | None:
+    """Whether the guest asked to stay off the gallery; None for an unknown capture."""
+    return session.scalar(select(Capture.gallery_opt_out).where(Capture.id == capture_id))
+
+
+def set_gallery_opt_out(session: Session, capture_id: str, opt_out: bool) -> bool:
+    """Remember the guest's choice with the capture; False for an unknown capture."""
+    change = update(Capture).where(Capture.id == capture_id).values(gallery_opt_out=opt_out)
+    return _changed(session, change) == 1
+
+
+def set_gallery_hidden(session: Session, item_id: str, hidden: bool) -> GalleryRow | None:
+    """The operator hides (or shows again) a finished painting; the guest's own opt-out
+    stays as it is. None when ``item_id`` is no finished painting."""
+    if gallery_item(session, item_id, everyone=True) is None:
+        return None
+    capture_id = select(Result.capture_id).where(Result.id == item_id).scalar_subquery()
+    session.execute(update(Capture).where(Capture.id == capture_id).values(gallery_hidden=hidden))
+    return gallery_item(session, item_id, everyone=True)

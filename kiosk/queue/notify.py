@@ -115,8 +115,9 @@ def listening(url: str) -> bool:
 
 def wakes(notice: Notice) -> Iterable[Lane]:
     """The worker lanes a notice wakes: the lane it made claimable; and the print lane on
-    any HQ change (it runs only while no HQ painting waits, so an HQ job ending may be its
-    turn)."""
+    any HQ change (it runs only while no HQ painting waits, and a print job ordered before
+    its capture's HQ painting was done becomes claimable when that job ends: an HQ job
+    ending may be its turn)."""
     if notice.claimable:
         yield notice.lane
     if notice.lane == Lane.HQ and not notice.claimable:

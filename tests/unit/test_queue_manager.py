@@ -98,6 +98,32 @@ def test_hq_job_waits_for_its_fast_job(db, sessions, settings) -> None:
     assert claim_id(db, Lane.HQ, worker) is None
 
 
+def test_a_print_job_waits_for_its_captures_hq_painting(db, sessions, settings) -> None:
+    """An order placed while the guest's painting is still being made (the guest walked
+    away after the fast picture): its print job is not claimable while the capture's HQ job
+    is queued or running, and is once it ends; another capture's HQ job does not hold it."""
+    worker = register(db)
+    hq = add_capture(db, settings)
+    db(manager.finish, claim_id(db, Lane.FAST, worker), worker, JobStatus.done)
+    printing = db(manager.print_job, hq.capture_id, JobOptions().for_print((300, 400)))
+    assert claim_id(db, Lane.PRINT, worker) is None  # its HQ job is queued
+    assert not db(manager.has_claimable, Lane.PRINT)
+    other = add_capture(db, settings)  # a later guest, whose jobs come after
+    db(manager.finish, claim_id(db, Lane.FAST, worker), worker, JobStatus.done)
+    assert claim_id(db, Lane.HQ, worker) == hq.id
+    assert claim_id(db, Lane.PRINT, worker) is None  # its HQ job is running
+    assert db(manager.finish, hq.id, worker, JobStatus.done)
+    # The other guest's HQ job is queued still: it does not hold this capture's print job.
+    assert db(manager.hq_status, other.capture_id) == JobStatus.queued
+    assert db(manager.has_claimable, Lane.PRINT)
+    assert claim_id(db, Lane.PRINT, worker) == printing.id
+    # A failed HQ painting ends the wait as well (the print job then fails its orders in
+    # words: kiosk.order_book.start_painting).
+    db(manager.finish, claim_id(db, Lane.HQ, worker), worker, JobStatus.failed, error="x")
+    later = db(manager.print_job, other.capture_id, JobOptions().for_print((300, 400)))
+    assert claim_id(db, Lane.PRINT, worker) == later.id
+
+
 def test_fast_lane_takes_a_new_guest_while_an_hq_render_runs(db, sessions, settings) -> None:
     worker = register(db)
     first, second = add_capture(db, settings), add_capture(db, settings)

@@ -3,15 +3,12 @@ data directory of its own, sharing nothing but one PostgreSQL database and one S
 Every capture from either booth finishes; both booths serve every job and its images (the
 same bytes); no image lands in a server's data directory; each capture records its booth;
 ``/healthz`` on either server lists both workers; an order placed at booth A for a capture
-made at booth B is painted and its file is served by booth B."""
+made at booth B is painted and its file is served by booth B. The hosts are started by
+``tests.support.fleet``, as the fleet benchmark starts its own."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,131 +18,58 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from db.migrate import upgrade
 from db.models import Capture
 from db.session import make_engine, make_sessionmaker
 from kiosk.storage import capture_dir
 from render.models import ModelStore
 from tests.scaleout.conftest import HAVE_SEAWEED, Backends
+from tests.support.fleet import (
+    BOOTHS,
+    START_TIMEOUT_S,
+    Fleet,
+    running_fleet,
+    wait_async,
+    wait_for_workers,
+)
 from tests.support.jobs import upload, wait_for_order
-from tests.support.paths import REPO
-from tests.support.processes import free_port
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not HAVE_SEAWEED, reason="no S3 test server (tests.support.seaweed)"),
 ]
 
-BOOTHS = ("booth-a", "booth-b")
 PHOTOS = {"booth-a": ("hiker.jpg", "seaside.jpg"), "booth-b": ("seaside.jpg", "hiker.jpg")}
-SMALL = """\
-fast_size = 192
-hq_size = 128
-hq_budget_s = 4
-print_scale_percent = 10
-worker_lease_s = 8
-
-[hq_options]
-steps = 4
-"""
-START_TIMEOUT_S = 120.0
+SMALL = {
+    "fast_size": 192,
+    "hq_size": 128,
+    "hq_budget_s": 4,
+    "print_scale_percent": 10,
+    "worker_lease_s": 8,
+}
+SMALL_HQ = {"steps": 4}
 RENDER_TIMEOUT_S = 180.0
 NO_WORKER_WORDS = "no render worker is running"
 IMAGE_FILES = (".jpg", ".jpeg", ".png", ".pdf", ".webp")
 
 
-class Host:
-    """One simulated machine: its own data and runtime directories, its own settings file and
-    log, one ``stylebooth`` process."""
-
-    def __init__(self, root: Path, name: str, shared: dict[str, Any], models: Path, **own: Any):
-        self.name, self.root = name, root / name
-        self.data_dir = self.root / "data"
-        self.data_dir.mkdir(parents=True)
-        self.runtime_dir = self.root / "run"
-        self.log = self.root / "stylebooth.log"
-        self.config = self.root / "stylebooth.toml"
-        lines = [f"{key} = {_toml(value)}" for key, value in {**shared, **own}.items()]
-        lines.append(f'runtime_dir = "{self.runtime_dir}"')
-        self.config.write_text("\n".join(lines) + "\n" + SMALL)
-        self.models = models
-        self.port: int | None = own.get("port")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        # None of this shell's STYLEBOOTH_ variables: the settings file says everything. The
-        # AWS variables (the S3 fixture's) are kept: they point S3Store at the test server.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STYLEBOOTH_")}
-        command = [
-            *(sys.executable, "-m", "kiosk", "--config", str(self.config)),
-            *("--data-dir", str(self.data_dir), "--model-dir", str(self.models), *args),
-        ]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        return self.process
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 @pytest.fixture
 def fleet(
     tmp_path: Path, backends: Backends, model_store: ModelStore, shared_kit_checked: None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Fleet]:
     """Two booth servers (no worker of their own) and two render workers on one fresh
-    database and one fresh S3 prefix; every process stopped afterwards."""
+    database and one fresh S3 prefix (the S3 fixture's AWS variables are this process's,
+    and so the hosts'); every process stopped afterwards."""
     shared = backends.changes()
     assert "storage_url" in shared, "no S3 server for the scale-out tier"
-    upgrade(shared["database_url"])
-    models = model_store.root
-    servers = {
-        booth: Host(tmp_path, booth, shared, models, booth_id=booth, port=free_port())
-        for booth in BOOTHS
-    }
-    workers = [Host(tmp_path, f"worker-{n}", shared, models) for n in (1, 2)]
-    hosts = [*servers.values(), *workers]
-    try:
-        for server in servers.values():
-            server.start("serve", "--no-worker", "--host", "127.0.0.1", "--port", str(server.port))
-        for worker in workers:
-            worker.start("worker")
-        yield {"servers": servers, "workers": workers, "shared": shared, "hosts": hosts}
-    finally:
-        for host in hosts:
-            host.stop()
+    with running_fleet(
+        tmp_path, shared, model_store.root, settings=SMALL, hq_options=SMALL_HQ
+    ) as running:
+        yield running
 
 
-def logs(fleet: dict[str, Any]) -> str:
-    return "\n".join(host.tail() for host in fleet["hosts"])
-
-
-def assert_nothing_local(fleet: dict[str, Any]) -> None:
+def assert_nothing_local(fleet: Fleet) -> None:
     """No host wrote a capture's file, or any image or print file, to its data directory."""
-    for host in fleet["hosts"]:
+    for host in fleet.hosts:
         captures = [p for p in (host.data_dir / "captures").rglob("*") if p.is_file()]
         assert not captures, f"{host.name} wrote captures locally: {captures}"
         images = [p for p in host.data_dir.rglob("*") if p.suffix.lower() in IMAGE_FILES]
@@ -164,48 +88,15 @@ async def get_bytes(session: aiohttp.ClientSession, path: str) -> bytes:
         return await response.read()
 
 
-async def wait_async(check, timeout: float, what: str, fleet: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """Await ``check()`` until it returns something true; fail with the hosts' logs when a
-    process dies or time runs out."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        dead = [h.name for h in fleet["hosts"] if not h.alive()]
-        assert not dead, f"{dead} exited while waiting for {what}\n{logs(fleet)}"
-        try:
-            last = await check()
-        except (aiohttp.ClientError, OSError) as exc:  # a server not listening yet
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        await asyncio.sleep(0.3)
-    raise AssertionError(
-        f"timed out after {timeout:.0f} s waiting for {what}: {last}\n{logs(fleet)}"
-    )
-
-
 async def test_two_booths_and_two_workers_share_only_postgresql_and_s3(fleet, s3) -> None:
     started = time.monotonic()
-    servers: dict[str, Host] = fleet["servers"]
     timeout = aiohttp.ClientTimeout(total=30)
     clients = {
-        booth: aiohttp.ClientSession(f"http://127.0.0.1:{server.port}", timeout=timeout)
-        for booth, server in servers.items()
+        booth: aiohttp.ClientSession(fleet.base_url(booth), timeout=timeout) for booth in BOOTHS
     }
     try:
         # Both servers answer, and each sees both workers of the fleet.
-        for booth, client in clients.items():
-
-            async def two_workers(client=client) -> Any:
-                async with client.get("/healthz") as response:
-                    if response.status != 200:
-                        return None
-                    health = await response.json()
-                return health if len(health.get("workers", [])) == 2 else None
-
-            health = await wait_async(
-                two_workers, START_TIMEOUT_S, f"{booth}'s /healthz to list both workers", fleet
-            )
+        for health in (await wait_for_workers(fleet, clients, START_TIMEOUT_S)).values():
             assert NO_WORKER_WORDS not in " ".join(health.get("problems", [])), health
 
         # Two captures at each booth.
@@ -220,7 +111,7 @@ async def test_two_booths_and_two_workers_share_only_postgresql_and_s3(fleet, s3
 
             async def finished(client=clients[booth], job_id=created["job_id"]) -> Any:
                 state = await get_json(client, f"/api/jobs/{job_id}")
-                assert state["status"] != "failed", f"job failed: {state}\n{logs(fleet)}"
+                assert state["status"] != "failed", f"job failed: {state}\n{fleet.logs()}"
                 return state if state["status"] == "done" else None
 
             await wait_async(finished, RENDER_TIMEOUT_S, f"{booth}'s job to be done", fleet)
@@ -244,7 +135,7 @@ async def test_two_booths_and_two_workers_share_only_postgresql_and_s3(fleet, s3
 
         # Nothing under any host's data directory: every file is in S3.
         assert_nothing_local(fleet)
-        bucket, _, prefix = fleet["shared"]["storage_url"].removeprefix("s3://").partition("/")
+        bucket, _, prefix = fleet.shared["storage_url"].removeprefix("s3://").partition("/")
         keys: set[str] = set()
         for page in (
             s3.client()
@@ -259,7 +150,7 @@ async def test_two_booths_and_two_workers_share_only_postgresql_and_s3(fleet, s3
             assert len(mine) >= 3, f"too few files in S3 under {folder}: {sorted(mine)}"
 
         # Each capture records the booth that took it.
-        engine = make_engine(fleet["shared"]["database_url"])
+        engine = make_engine(fleet.shared["database_url"])
         try:
             with make_sessionmaker(engine).begin() as session:
                 recorded = dict(session.execute(select(Capture.id, Capture.booth_id)).all())

@@ -56,6 +56,9 @@ def job_json(state: JobState, links: Links, painter_alive: bool | None = None) -
         return links.path("job_image", {"v": sha[:12]}, job_id=state.id, kind=kind.value)
 
     done = state.status == JobStatus.done
+    # The phone link from the fast picture on: a guest may leave with it while the HQ
+    # painting is still being made (the phone page follows it).
+    shareable = done or ResultKind.FAST in state.versions
     no_painter = waiting_for_painter(state, painter_alive)
     return {
         "id": state.id,
@@ -72,8 +75,8 @@ def job_json(state: JobState, links: Links, painter_alive: bool | None = None) -
         "preview_url": image_url(ResultKind.PREVIEW),
         "final_url": image_url(ResultKind.FINAL),
         "error": state.error,
-        "download_url": links.download(state.token) if done else None,
-        "qr_url": links.path("job_qr", job_id=state.id) if done else None,
+        "download_url": links.download(state.token) if shareable else None,
+        "qr_url": links.path("job_qr", job_id=state.id) if shareable else None,
         # Where the capture's orders are placed and followed (kiosk/order_api.py).
         "orders_url": links.path("capture_orders", capture_id=state.capture_id),
         "waiting_for_painter": no_painter,

@@ -157,7 +157,7 @@ async def product_preview(request: web.Request) -> web.StreamResponse:
     if sources is None:
         raise not_found(f"capture {capture_id!r}")
     if sources["source"] is None:
-        raise ApiError(409, "not_ready", "the painting is not finished yet; look again when it is")
+        raise ApiError(409, "not_ready", order_book.NOT_YET)
     design = f"{sources['sha256']} {product} {sorted(options.items())} {PREVIEW_WIDTH}"
     key = preview_key(capture_id, design)
     if await run_io(request, store.stat, key) is None:

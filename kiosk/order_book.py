@@ -31,6 +31,7 @@ from db.models import (
     Export,
     Job,
     JobStatus,
+    Lane,
     Order,
     OrderEvent,
     OrderSequence,
@@ -78,7 +79,18 @@ class OrderRefused(StyleBoothError, code="bad_order"):
 
 
 class NotPainted(StyleBoothError, code="conflict"):
-    """An order for a capture whose painting is not finished yet (answered 409)."""
+    """An order for a capture with nothing to print: no picture yet, or an HQ painting that
+    failed (answered 409)."""
+
+
+NOT_YET = "the picture is not ready yet; order once it is on the screen"
+UNPAINTED = (
+    "this photo's painting could not be finished, so there is nothing to print; "
+    "take a new photo, or ask the staff to paint it again"
+)
+# What the print size is read from, in order: the HQ painting itself; while it is still
+# being made, the composite it paints, or the fast picture (of the same composite).
+ASPECT_FROM = (ResultKind.MASTER, ResultKind.COMPOSITE, ResultKind.FAST)
 
 
 def format_number(prefix: str, sequence: int) -> str:
@@ -207,20 +219,16 @@ def place(
     prefix: str = DEFAULT_PREFIX,
 ) -> Order | None:
     """Take a guest's order (``options`` normalised by the caller) and give it a print job;
-    None for an unknown capture, ``NotPainted`` before its HQ painting is done."""
+    None for an unknown capture, ``NotPainted`` when there is nothing to print
+    (``painted_aspect``). An order placed while the HQ painting is still being made is taken
+    as any other: its print job waits for that painting (``manager.WAITS_FOR``)."""
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise OrderRefused(f"quantity must be a whole number from 1 to {MAX_QUANTITY}")
     if not 1 <= quantity <= MAX_QUANTITY:
         raise OrderRefused(f"quantity must be from 1 to {MAX_QUANTITY}, not {quantity}")
     if manager.capture_options(session, capture_id) is None:
         return None
-    if manager.result_size(session, capture_id, ResultKind.MASTER) is None:
-        if manager.hq_status(session, capture_id) in ACTIVE:
-            raise NotPainted("the painting is not finished yet; order when it is")
-        raise NotPainted(
-            "this photo's painting could not be finished, so there is nothing to print; "
-            "take a new photo, or ask the staff to paint it again"
-        )
+    painted_aspect(session, capture_id)  # something to print, or NotPainted
     # The number first: its UPDATE takes the write lock, so what is read next stays true.
     order = create_order(session, capture_id=capture_id, product=product, options=options,
                          quantity=quantity, prefix=prefix)  # fmt: skip
@@ -228,13 +236,25 @@ def place(
     return order
 
 
+def painted_aspect(session: Session, capture_id: str) -> float:
+    """Width over height of the painting an order prints: the HQ painting's; while that is
+    still queued or running, the composite's it paints (or the fast picture's). ``NotPainted``
+    before the fast picture, and when the HQ painting ended without a painting."""
+    active = manager.hq_status(session, capture_id) in ACTIVE
+    for kind in ASPECT_FROM if active else ASPECT_FROM[:1]:
+        size = manager.result_size(session, capture_id, kind)
+        if size is not None:
+            return size[0] / size[1]
+    raise NotPainted(NOT_YET if active else UNPAINTED)
+
+
 def needed_size(session: Session, order: Order) -> tuple[int, int]:
     """The print master's pixel size this order's product needs, in the painting's aspect."""
     options = manager.capture_options(session, order.capture_id)
-    painted = manager.result_size(session, order.capture_id, ResultKind.MASTER)
-    if options is None or painted is None:
+    if options is None:
         raise NotPainted(f"order {order.number}: its painting is gone; it cannot be made")
-    return print_size(options, order.product, dict(order.options), painted[0] / painted[1])
+    aspect = painted_aspect(session, order.capture_id)
+    return print_size(options, order.product, dict(order.options), aspect)
 
 
 def attach_print_job(session: Session, order: Order) -> Job:
@@ -356,11 +376,36 @@ def open_orders(session: Session, job_id: str) -> list[Order]:
     )
 
 
+def unpainted_reason(session: Session, capture_id: str) -> str | None:
+    """Why the capture's orders cannot be made: its HQ painting ended without a painting
+    (failed or cancelled, the orders having been placed while it was still being made);
+    None when the painting is there."""
+    if manager.result_size(session, capture_id, ResultKind.MASTER) is not None:
+        return None
+    error = session.scalar(
+        select(Job.error)
+        .where(Job.capture_id == capture_id, Job.mode == Lane.HQ)
+        .order_by(Job.created_at)
+        .limit(1)
+    )
+    because = f" ({error.rstrip('.')})" if error else ""
+    return (
+        f"the painting could not be finished{because}, so there is nothing to print; the "
+        "staff can paint it again on the admin page and then retry this order"
+    )
+
+
 def start_painting(session: Session, job_id: str) -> list[tuple[str, str, dict[str, Any]]]:
     """A print job starts: its received orders are painting now. Its open orders as
-    (id, product, options), for the files it makes once the print master is there."""
+    (id, product, options), for the files it makes once the print master is there. When the
+    HQ painting they were ordered before failed, they fail now, with that reason in words."""
     found = []
-    for order in open_orders(session, job_id):
+    orders = open_orders(session, job_id)
+    reason = unpainted_reason(session, orders[0].capture_id) if orders else None
+    for order in orders:
+        if reason is not None:
+            transition(session, order, OrderStatus.failed, error=reason)
+            continue
         if order.status == OrderStatus.received:
             transition(session, order, OrderStatus.painting)
         found.append((order.id, order.product, dict(order.options)))

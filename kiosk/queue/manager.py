@@ -688,14 +688,19 @@ def image_for(session: Session, job_id: str, kind: str) -> str | None:
 
 
 def preview_sources(session: Session, capture_id: str) -> dict[str, Any] | None:
-    """What a product preview is drawn from: the lossless painting (or the final JPEG), its
-    sha256 (a re-render replaces the row's file, not its id) and the people mask; None for
-    an unknown capture, ``source`` None while unpainted."""
+    """What a product preview is drawn from: the lossless painting (or the final JPEG; while
+    the HQ painting is still being made, the fast picture), its sha256 (a re-render replaces
+    the row's file, not its id) and the people mask; None for an unknown capture, ``source``
+    None before the fast picture."""
     capture = session.get(Capture, capture_id)
     if capture is None:
         return None
     results = {r.kind: r for r in capture.results}
-    source = results.get(ResultKind.MASTER) or results.get(ResultKind.FINAL)
+    source = (
+        results.get(ResultKind.MASTER)
+        or results.get(ResultKind.FINAL)
+        or results.get(ResultKind.FAST)
+    )
     alpha = results.get(ResultKind.ALPHA)
     return {
         "source": source.path if source else None,

@@ -320,7 +320,7 @@ def paint(settings, capture_id: str, size: tuple[int, int] = (300, 400)) -> None
     engine.dispose()
 
 
-async def test_an_order_before_the_painting_is_done_is_409(client) -> None:
+async def test_an_order_before_the_fast_picture_is_409(client) -> None:
     created = await upload(client)
     url = f"/api/captures/{created['capture_id']}/orders"
     await assert_error(await client.post(url, json={"product": "tee"}), 409, "not_ready")

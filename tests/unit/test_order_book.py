@@ -25,16 +25,30 @@ def db(sessions):
     return functools.partial(manager.in_session, sessions)
 
 
+def add_result(db, capture_id: str, kind: str, size: tuple[int, int]) -> None:
+    """The row of a capture's image (orders read its size, never its file)."""
+    db(lambda s: s.add(Result(capture_id=capture_id, kind=kind, path=f"{kind}.png",
+                              width=size[0], height=size[1], sha256="0" * 64)))  # fmt: skip
+
+
 def painted_capture(db, settings, size: tuple[int, int] | None = (300, 400)) -> str:
-    """A capture with its jobs and, unless ``size`` is None, a finished HQ master."""
+    """A capture with its jobs and, unless ``size`` is None, its jobs done and a finished
+    HQ master; with None both jobs are still queued, nothing painted."""
     capture_id = new_id()
     db(functools.partial(manager.create_capture, capture_id=capture_id, source="upload",
                          photo_path="captures/x/photo.jpg", size=(640, 480), style="starry_night",
                          scene=None, options=job_options(settings)))  # fmt: skip
     if size is not None:
-        db(lambda s: s.add(Result(capture_id=capture_id, kind="master", path="m.png",
-                                  width=size[0], height=size[1], sha256="0" * 64)))  # fmt: skip
+        add_result(db, capture_id, "master", size)
+        set_jobs(db, capture_id, JobStatus.done)
     return capture_id
+
+
+def set_jobs(db, capture_id: str, status: JobStatus, *lanes: Lane, error: str | None = None):
+    """The capture's jobs of ``lanes`` (default: fast and HQ) as if they had ended so."""
+    lanes = lanes or (Lane.FAST, Lane.HQ)
+    db(lambda s: s.execute(update(Job).where(Job.capture_id == capture_id, Job.mode.in_(lanes))
+                           .values(status=status, error=error)))  # fmt: skip
 
 
 def place(db, capture_id: str, product: str = "sticker", quantity: int = 1, **options):
@@ -132,9 +146,10 @@ def test_bad_orders_are_refused_in_words(db, settings) -> None:
         with pytest.raises(OrderRefused, match=words):
             place(db, capture_id, quantity=quantity)
     unpainted = painted_capture(db, settings, size=None)
-    with pytest.raises(NotPainted, match="not finished yet"):
-        place(db, unpainted)
-    db(lambda s: s.execute(update(Job).where(Job.capture_id == unpainted).values(status="failed")))
+    with pytest.raises(NotPainted, match="not ready yet; order once it is on the screen"):
+        place(db, unpainted)  # not even the fast picture yet
+    set_jobs(db, unpainted, JobStatus.failed, Lane.HQ)
+    add_result(db, unpainted, "composite", (480, 640))  # the fast job had made it
     with pytest.raises(NotPainted, match="could not be finished, so there is nothing to print"):
         place(db, unpainted)
     assert place(db, new_id()) is None  # unknown capture
@@ -163,6 +178,53 @@ def test_the_print_job_is_sized_for_the_largest_order(db, sessions, settings) ->
     assert db(manager.claim, Lane.PRINT, worker).id == job.id
     later = place(db, capture_id, "sticker", size=2)
     assert later["job_id"] != job.id and len(print_jobs(sessions, capture_id)) == 2
+
+
+def test_an_order_before_the_hq_painting_waits_for_it(db, sessions, settings) -> None:
+    """The guest ordered after the fast picture: the order is taken (received), sized in the
+    composite's aspect, and its print job is claimed only once the HQ painting is done."""
+    settings = replace(settings, print_scale_percent=10)
+    capture_id = painted_capture(db, settings, size=None)
+    set_jobs(db, capture_id, JobStatus.done, Lane.FAST)
+    add_result(db, capture_id, "fast", (480, 640))
+    add_result(db, capture_id, "composite", (384, 512))
+    order = place(db, capture_id, "tee")
+    assert order["status"] == "received" and order["events"][0]["status"] == "received"
+    [job] = print_jobs(sessions, capture_id)
+    stored = JobOptions.from_settings(settings)
+    assert JobOptions.from_json(job.options).print_size == print_size(stored, "tee", {}, 0.75)
+    worker = new_id()
+    db(manager.register_worker, worker, host="h", pid=1, parent=None, device="cpu", info={})
+    assert db(manager.claim, Lane.PRINT, worker) is None  # the HQ painting is queued
+    assert db(manager.claim, Lane.HQ, worker) is not None
+    assert db(manager.claim, Lane.PRINT, worker) is None  # … and running
+    add_result(db, capture_id, "master", (384, 512))
+    set_jobs(db, capture_id, JobStatus.done, Lane.HQ)
+    assert db(manager.claim, Lane.PRINT, worker).id == job.id
+    assert db(order_book.start_painting, job.id) == [(order["id"], "tee", order["options"])]
+
+
+def test_orders_placed_before_a_failed_hq_painting_fail_in_words(db, sessions, settings) -> None:
+    """The HQ painting an order waited for failed: the print job, claimable now, fails the
+    order with that reason rather than painting nothing; new orders are refused."""
+    capture_id = painted_capture(db, settings, size=None)
+    set_jobs(db, capture_id, JobStatus.done, Lane.FAST)
+    add_result(db, capture_id, "composite", (384, 512))
+    order = place(db, capture_id, "mug")
+    set_jobs(db, capture_id, JobStatus.failed, Lane.HQ, error="the painter ran out of memory.")
+    worker = new_id()
+    db(manager.register_worker, worker, host="h", pid=1, parent=None, device="cpu", info={})
+    assert db(manager.claim, Lane.PRINT, worker).id == order["job_id"]
+    assert db(order_book.start_painting, order["job_id"]) == []
+    [failed] = db(order_book.capture_orders, capture_id)
+    assert failed["status"] == "failed"
+    assert failed["error"] == (
+        "the painting could not be finished (the painter ran out of memory), so there is "
+        "nothing to print; the staff can paint it again on the admin page and then retry "
+        "this order"
+    )
+    with pytest.raises(NotPainted, match="could not be finished"):
+        place(db, capture_id, "mug")
 
 
 def test_a_failed_order_is_retried_with_a_new_print_job(db, sessions, settings) -> None:

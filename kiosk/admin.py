@@ -24,10 +24,11 @@ from aiohttp.typedefs import Handler
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus, utcnow
-from kiosk import event_settings, print_desk, purge
+from kiosk import admin_gallery, event_settings, print_desk, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
-from kiosk.keys import SETTINGS, STORE
+from kiosk.keys import LINKS, SETTINGS, STORE
+from kiosk.network import reachability
 from kiosk.queue import manager
 from kiosk.security import (
     SAFE_METHODS,
@@ -255,6 +256,15 @@ def _choices() -> dict[str, list[dict[str, str]]]:
     }
 
 
+@routes.get("/api/network")
+async def get_network(request: web.Request) -> web.Response:
+    """Where phones reach the booth (the QR codes' base), the booth's and this page's
+    addresses, and what stands in the phones' way with its fix (kiosk/network.py)."""
+    serving = request.config_dict[LINKS].public_base
+    reach = reachability(request.config_dict[SETTINGS], serving=serving)
+    return web.json_response(reach.as_json(), headers={"Cache-Control": "no-store"})
+
+
 @routes.get("/api/choices")
 async def get_choices(_request: web.Request) -> web.Response:
     """Every painting and scene the event settings can offer."""
@@ -303,4 +313,5 @@ def create_admin_app(login: AdminLogin) -> web.Application:
     admin[LOGIN] = login
     admin.add_routes(routes)
     admin.add_routes(print_desk.routes)  # the orders: kiosk/print_desk.py
+    admin.add_routes(admin_gallery.routes)  # the gallery screen's items: hide, show
     return admin

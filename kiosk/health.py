@@ -17,6 +17,9 @@ orders' print renders, which wait behind the other two), for the whole fleet and
 ``booths``, per booth (``{booth_id: {lane: {queued, running}}}``; ``booth`` names this
 server's own).
 
+``network`` says where phones reach the booth (``phones``, the QR codes' base) and its own
+``problems`` with their fixes (bound to loopback only, no network address…: kiosk/network.py).
+
 The checks that touch the disk or the database are cheap and cached for ``PROBE_TTL_S``, so a
 monitor polling every second costs the booth one probe every two seconds. The device (type,
 name, bfloat16, torch version) comes from the render workers' rows in the ``workers`` table:
@@ -41,7 +44,8 @@ from kiosk import __version__
 from kiosk.config import Settings
 from kiosk.dbio import run_db
 from kiosk.diskspace import low_disk
-from kiosk.keys import EXPORT_POOL, MODELS, SETTINGS
+from kiosk.keys import EXPORT_POOL, LINKS, MODELS, SETTINGS
+from kiosk.network import reachability
 from kiosk.queue import manager
 from kiosk.supervisor import SUPERVISOR
 
@@ -205,4 +209,17 @@ async def healthz(request: web.Request) -> web.Response:
     }
     if supervisor is not None:
         body["supervisor"] = supervisor.report()
+    body["network"] = network_report(settings, app[LINKS].public_base)
     return web.json_response(body)
+
+
+def network_report(settings: Settings, serving: str) -> dict[str, Any]:
+    """Where phones reach the booth and what stands in their way (kiosk/network.py). Kept
+    out of ``problems``: a booth on loopback serves its own screen well (``make run``, a
+    kiosk behind a proxy), so it is not degraded; the operator page and the startup banner
+    show these, and ``stylebooth doctor`` fails on them."""
+    reach = reachability(settings, serving=serving)
+    return {
+        "phones": reach.phone_base,
+        "problems": [f"{problem.what}: {problem.fix}" for problem in reach.problems],
+    }

@@ -22,7 +22,13 @@ from render.errors import StyleBoothError
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 # Modules that add subcommands, in the order --help lists them.
-COMMAND_MODULES = ("kiosk.cli.booth", "kiosk.cli.stylize", "kiosk.cli.scenes", "kiosk.cli.export")
+COMMAND_MODULES = (
+    "kiosk.cli.booth",
+    "kiosk.cli.doctor",
+    "kiosk.cli.stylize",
+    "kiosk.cli.scenes",
+    "kiosk.cli.export",
+)
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk.config import Settings
+
+if TYPE_CHECKING:
+    from kiosk.network import Reachability
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -85,13 +89,31 @@ def serve_command(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, start_worker=not args.no_worker)
 
     def ready() -> None:
-        print(f"StyleBooth is running at {settings.url}", flush=True)
-        if settings.admin_port is not None:
-            admin = f"http://{settings.admin_host or settings.host}:{settings.admin_port}"
-            print(f"The admin page is at {admin}/admin/ (only there)", flush=True)
+        from kiosk.keys import LINKS
+        from kiosk.network import reachability
+
+        reach = reachability(settings, serving=app[LINKS].public_base)
+        print(banner(reach, own_port=settings.admin_port is not None), flush=True)
 
     asyncio.run(serve(app, settings, ready))
     return 0
+
+
+def banner(reach: Reachability, *, own_port: bool) -> str:
+    """The startup lines: the booth, the admin page and whether it is on, the phones'
+    address; then each problem in the phones' way with its fix."""
+    only = " (only there)" if own_port else ""
+    lines = [
+        f"StyleBooth is running at {reach.booth_url} (the booth screen, for the kiosk browser)",
+        f"Admin page: {reach.admin_url}{only}" if reach.admin_url else "Admin page: none",
+        "Admin page on: yes (admin_password is set)"
+        if reach.admin_on
+        else "Admin page on: no (set admin_password, or STYLEBOOTH_ADMIN_PASSWORD, to turn it on)",
+        f"Phones: QR codes carry {reach.phone_base}",
+    ]
+    for problem in reach.problems:
+        lines.append(f"WARNING: {problem.what}. Fix: {problem.fix}.")
+    return "\n".join(lines)
 
 
 def worker_command(_args: argparse.Namespace, settings: Settings) -> int:

@@ -9,10 +9,17 @@ order has painted one, else the booth's painting), a Share button, and the guest
 their status. While anything is still being made it marks itself live, and ``/ui/js/phone.js``
 fetches this same page every few seconds and swaps in what changed (no inline script: the CSP
 allows none); without JavaScript a ``<noscript>`` meta refresh does the same.
+
+A guest may leave the booth with the QR code while the HQ painting is still being made: the
+page then shows the newest picture (the fast one, then each preview) with the painting's
+progress, pushed over ``/d/<token>/ws`` by the job's one poller (``kiosk.watch``), until
+the final painting replaces it. Everything here is keyed by the token: the job's id, which
+the booth's own routes take, is never on the page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import re
@@ -23,11 +30,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from yarl import URL
 
-from db.models import Capture, OrderStatus, ResultKind
-from kiosk import event_settings, order_book
+from db.models import Capture, Job, JobStatus, Lane, OrderStatus, ResultKind
+from kiosk import event_settings, order_book, watch
 from kiosk.dbio import run_db
-from kiosk.keys import LINKS, SETTINGS, STORE
+from kiosk.keys import LINKS, SETTINGS, STORE, WATCHERS
 from kiosk.links import Links
 from kiosk.orders import PRODUCT_TITLES
 from kiosk.queue import manager
@@ -44,6 +52,8 @@ OFFERS = {
     "painting": ("download_painting", "stylebooth.jpg", "image/jpeg"),
 }
 UNITS = {("sticker", "size"): " in"}  # a sticker's size is its longest side in inches
+# The pictures of a painting in the making, the newest kind first.
+LIVE_KINDS = (ResultKind.FINAL, ResultKind.PREVIEW, ResultKind.FAST)
 
 # The page's look, kept as a stylesheet of its own and written into the page: an inline
 # <style> the CSP allows by its hash (kiosk.security), so the first paint needs no second request.
@@ -59,7 +69,7 @@ PAGE = (
     + """</style>
 <script type="module" src="/ui/js/phone.js"></script>
 $refresh</head>
-<body data-live="$live" data-refresh-s="$refresh_s"><main>
+<body data-live="$live" data-refresh-s="$refresh_s" data-ws="$ws"><main>
 <p class="kicker">StyleBooth</p><h1>$title</h1>
 $body
 </main></body></html>
@@ -67,9 +77,12 @@ $body
 )
 
 
-def page(title: str, body: str, *, status: int = 200, live: bool = False) -> web.Response:
+def page(
+    title: str, body: str, *, status: int = 200, live: bool = False, ws: str = ""
+) -> web.Response:
     """The page in the event's name; ``live``: it refreshes itself (phone.js, or without
-    JavaScript the ``<noscript>`` meta refresh)."""
+    JavaScript the ``<noscript>`` meta refresh); ``ws``: where phone.js follows the painting
+    in the making."""
     refresh = f'<noscript><meta http-equiv="refresh" content="{REFRESH_S}"></noscript>\n'
     text = Template(PAGE).substitute(
         title=html.escape(title),
@@ -77,6 +90,7 @@ def page(title: str, body: str, *, status: int = 200, live: bool = False) -> web
         refresh=refresh if live else "",
         live="1" if live else "",
         refresh_s=REFRESH_S,
+        ws=html.escape(ws),
     )
     return web.Response(text=text, status=status, content_type="text/html", headers=HEADERS)
 
@@ -89,21 +103,89 @@ def not_found() -> web.Response:
     )
 
 
+def hq_job_id(session: Session, token: str) -> str | None:
+    """The id of the token's HQ job (the painting a phone follows); None for an unknown
+    token. Kept on the server: the page and its socket name only the token."""
+    return session.scalar(
+        select(Job.id)
+        .join(Capture, Capture.id == Job.capture_id)
+        .where(Capture.token == token, Job.mode == Lane.HQ)
+        .order_by(Job.created_at)
+        .limit(1)
+    )
+
+
 def phone_view(session: Session, token: str) -> dict[str, Any] | None:
     """Everything the phone page shows, read in one go: ``manager.download_state`` (the
-    booth's painting, whether it is still being painted), the print master (path and pixel
-    size) and the capture's orders (``order_book.capture_orders``); None for an unknown
-    token. Read-only."""
+    booth's painting, whether it is still being painted), the painting in the making (its
+    HQ job's status, progress and pictures, ``manager.job_state``), the print master (path
+    and pixel size) and the capture's orders (``order_book.capture_orders``); None for an
+    unknown token. Read-only."""
     state = manager.download_state(session, token)
     capture_id = session.scalar(select(Capture.id).where(Capture.token == token))
     if state is None or capture_id is None:
         return None
     master = manager.stored_results(session, capture_id, (ResultKind.PRINT,)).get(ResultKind.PRINT)
+    job_id = hq_job_id(session, token)
+    job = manager.job_state(session, job_id) if job_id else None
+    making = None
+    if job is not None:
+        versions = {ResultKind(kind): sha[:12] for kind, sha in job.versions.items()}
+        making = (job.status.value, job.progress, job.queue_position, versions)
     return {
         **state,
+        "making": making,
         "print": {"path": master.path, "size": master.size} if master else None,
         "orders": order_book.capture_orders(session, capture_id) or [],
     }
+
+
+Making = tuple[str, float, int, dict[ResultKind, str]]  # status, progress, ahead, versions
+
+
+def making_text(status: str, progress: float, ahead: int) -> str:
+    """Where the painting in the making is, in words."""
+    if status == JobStatus.done:
+        return "Your painting is finished."
+    if status in (JobStatus.failed, JobStatus.cancelled):
+        return "The finer painting could not be made; this is your picture."
+    if status == JobStatus.queued and ahead:
+        who = "guest" if ahead == 1 else "guests"
+        return f"Your painting is being finished: {ahead} {who} ahead of you."
+    if status == JobStatus.queued:
+        return "Your painting is being finished: it starts in a moment."
+    return f"Your painting is being finished: {round(100 * progress)} %."
+
+
+def live_json(making: Making, links: Links, token: str) -> dict[str, Any]:
+    """What the phone's socket sends: the status, the progress in words and as a number,
+    and the newest picture's token-keyed URL (``kind``: fast, preview, final)."""
+    status, progress, ahead, versions = making
+    picture = None
+    for kind in LIVE_KINDS:
+        if kind in versions:
+            url = links.path(
+                "download_picture", {"v": versions[kind]}, token=token, kind=kind.value
+            )
+            picture = {"kind": kind.value, "url": url}
+            break
+    return {
+        "status": status,
+        "progress": round(progress, 4) if status != JobStatus.done else 1.0,
+        "text": making_text(status, progress, ahead),
+        "picture": picture,
+    }
+
+
+def making_of(job: dict[str, Any]) -> Making:
+    """The painting in the making from the job's JSON (``kiosk.job_view.job_json``, what the
+    watch's poller reads): the pictures' versions are their URLs' ``v``."""
+    versions = {}
+    for kind in LIVE_KINDS:
+        url = job.get(f"{kind.value}_url")
+        if url:
+            versions[kind] = URL(url).query.get("v", "")
+    return job["status"], float(job["progress"]), int(job["queue_position"]), versions
 
 
 def print_master(session: Session, token: str) -> str | None:
@@ -168,6 +250,27 @@ def orders_html(orders: list[dict[str, Any]]) -> str:
     )
 
 
+def making_html(view: dict[str, Any], links: Links, token: str) -> str:
+    """The painting while its HQ render is still queued or running: the newest picture, the
+    progress bar and the sentence, which phone.js updates from the socket."""
+    live = live_json(view["making"], links, token)
+    picture = live["picture"]
+    figure = '<p class="note">Your painting is still being made.</p>'
+    if picture is not None:
+        figure = (
+            f'<figure class="painting making"><img id="painting" src="{picture["url"]}" '
+            f'data-kind="{picture["kind"]}" alt="Your painting, still being painted"></figure>'
+        )
+    return (
+        f"{figure}"
+        f'<div class="making-progress"><progress id="making-progress" max="1" '
+        f'value="{live["progress"]:.3f}"></progress>'
+        f'<p class="note status" id="making-status">{html.escape(live["text"])}</p>'
+        '<p class="note">This page updates by itself: keep it open, or come back to it '
+        "later.</p></div>"
+    )
+
+
 def painting_html(view: dict[str, Any], links: Links, token: str) -> str:
     """The painting, its Download and Share buttons: the print master when there is one
     (the best resolution rendered), else the booth's painting. The picture on the page is
@@ -180,7 +283,8 @@ def painting_html(view: dict[str, Any], links: Links, token: str) -> str:
     best = links.path(route, token=token, query={"v": _version(path)})
     download = links.path(route, token=token, query={"v": _version(path), "download": "1"})
     return (
-        f'<figure class="painting"><img id="painting" src="{shown}" alt="Your painting"></figure>'
+        f'<figure class="painting"><img id="painting" src="{shown}" data-kind="final" '
+        'alt="Your painting"></figure>'
         '<div class="buttons">'
         f'<a class="button primary" id="download" href="{download}" download="{name}">Download</a>'
         f'<button class="button" id="share" type="button" hidden data-file="{best}" '
@@ -199,20 +303,22 @@ async def download_page(request: web.Request) -> web.Response:
     values = await run_db(request, event_settings.load, request.config_dict[SETTINGS])
     ordering = any(OrderStatus(order["status"]) in order_book.OPEN for order in view["orders"])
     live = view["painting_now"] or ordering
-    if view["painting"] is None:
+    links = request.config_dict[LINKS]
+    if view["painting_now"] and view["making"] is not None:
+        body = making_html(view, links, token)
+    elif view["painting"] is None:
         body = '<p class="note">Your painting is still being made. This page updates by itself.</p>'
     else:
-        body = painting_html(view, request.config_dict[LINKS], token)
+        body = painting_html(view, links, token)
     status = ""
-    if view["painting"] is not None and view["painting_now"]:
-        status = "A finer version is still being painted; this page updates by itself."
-    elif ordering:
+    if ordering:
         status = "Your order is being painted at print size; this page updates by itself."
     body += (
         f'<section id="live"><p class="note status">{status}</p>'
         f"{orders_html(view['orders'])}</section>"
     )
-    return page(values["event_name"], body, live=live)
+    ws = links.path("download_ws", token=token) if view["painting_now"] else ""
+    return page(values["event_name"], body, live=live, ws=ws)
 
 
 async def _serve(
@@ -247,3 +353,48 @@ async def download_print(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     path = await run_db(request, print_master, token) if TOKEN.match(token) else None
     return await _serve(request, path, "stylebooth.png", "image/png")
+
+
+def picture_path(session: Session, token: str, kind: str) -> str | None:
+    """The stored path of the token's picture of ``kind`` (fast, preview, final)."""
+    if kind not in {k.value for k in LIVE_KINDS}:
+        return None
+    capture_id = session.scalar(select(Capture.id).where(Capture.token == token))
+    if capture_id is None:
+        return None
+    found = manager.result_paths(session, capture_id, (ResultKind(kind),))
+    return found.get(ResultKind(kind))
+
+
+@routes.get("/d/{token}/picture/{kind}.jpg", name="download_picture")
+async def download_picture(request: web.Request) -> web.StreamResponse:
+    """A picture of the painting in the making: the fast one, the newest preview, the final."""
+    token, kind = request.match_info["token"], request.match_info["kind"]
+    path = await run_db(request, picture_path, token, kind) if TOKEN.match(token) else None
+    return await _serve(request, path, f"stylebooth-{kind}.jpg", "image/jpeg")
+
+
+@routes.get("/d/{token}/ws", name="download_ws")
+async def download_ws(request: web.Request) -> web.StreamResponse:
+    """The painting in the making, pushed to the phone each time it changes
+    (``live_json``), from the same one poller per job as the booth's job socket
+    (``kiosk.watch``); closed once the painting is over. An unknown token: the page's 404."""
+    token = request.match_info["token"]
+    job_id = await run_db(request, hq_job_id, token) if TOKEN.match(token) else None
+    if job_id is None:
+        return not_found()
+    registry = request.config_dict[WATCHERS]
+    watched = registry.join(job_id)  # over a cap: a JSON 429/503; phone.js then refreshes
+    try:
+        # Shielded: a phone leaving before the upgrade must not cancel the shared read.
+        if await asyncio.shield(watched.first) is None:
+            return not_found()
+        links = request.config_dict[LINKS]
+        ws = web.WebSocketResponse(heartbeat=20)
+        await ws.prepare(request)
+        await watch.follow(
+            request, ws, watched, view=lambda job: live_json(making_of(job), links, token)
+        )
+        return ws
+    finally:
+        registry.leave(watched)

@@ -268,13 +268,21 @@ async def job_ws(request: web.Request) -> web.WebSocketResponse:
             raise not_found(f"job {job_id!r}")
         ws = web.WebSocketResponse(heartbeat=20)
         await ws.prepare(request)
-        await _follow(request, ws, watch)
+        await follow(request, ws, watch)
         return ws
     finally:
         registry.leave(watch)
 
 
-async def _follow(request: web.Request, ws: web.WebSocketResponse, watch: JobWatch) -> None:
+async def follow(
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    watch: JobWatch,
+    view: Callable[[State], Any] | None = None,
+) -> None:
+    """Send each new state of ``watch`` on ``ws`` until the job is over or the client left;
+    ``view``: what is sent of a state (the phone's socket, ``kiosk.download``, sends less
+    than the booth's)."""
     sockets = request.config_dict[SOCKETS]  # closed by the app on shutdown
     sockets.add(ws)
 
@@ -290,7 +298,7 @@ async def _follow(request: web.Request, ws: web.WebSocketResponse, watch: JobWat
             if watch.version != sent and watch.state is not None:
                 # A slow socket skips to the newest state; none is ever sent out of order.
                 sent = watch.version
-                await ws.send_json(watch.state)
+                await ws.send_json(watch.state if view is None else view(watch.state))
             if watch.ended:
                 break
             waiter = asyncio.create_task(watch.changed(sent))

@@ -1,7 +1,8 @@
 // The phone page's script (the page itself is written by kiosk/download.py; the CSP allows no
-// inline script). Two jobs: the Share button, and keeping a live page (a painting or an order
-// still being made) up to date by fetching the page again and swapping in what changed, so
-// it never reloads under the guest's thumb.
+// inline script). Three jobs: the Share button; the painting in the making, followed over the
+// page's socket (the newest preview and the progress, then the final); and keeping a live
+// page (a painting or an order still being made) up to date by fetching the page again and
+// swapping in what changed, so it never reloads under the guest's thumb.
 
 const live = () => document.body.dataset.live === "1";
 const refreshMs = () => 1000 * (Number(document.body.dataset.refreshS) || 4);
@@ -58,6 +59,13 @@ function paintingKey(doc) {
   return `${picture} ${offer}`;
 }
 
+let timer = null;
+/** The next look at the page, in `ms` (one pending look at a time). */
+function schedule(ms) {
+  clearTimeout(timer);
+  timer = setTimeout(refresh, ms);
+}
+
 async function refresh() {
   let next;
   try {
@@ -67,7 +75,7 @@ async function refresh() {
     if (!next.querySelector("main")) throw new Error("not the phone page");
   } catch (error) {
     console.warn("the page could not be refreshed; trying again", error);
-    setTimeout(refresh, refreshMs());
+    schedule(refreshMs());
     return;
   }
   const liveNow = next.querySelector("#live");
@@ -78,8 +86,59 @@ async function refresh() {
     document.querySelector("#live").replaceWith(document.adoptNode(liveNow));
   }
   document.body.dataset.live = next.body.dataset.live ?? "";
-  if (live()) setTimeout(refresh, refreshMs());
+  if (live()) schedule(refreshMs());
+}
+
+const ACTIVE = new Set(["queued", "running"]);
+
+/**
+ * One message of the painting's socket: the sentence and the progress bar at once; a newer
+ * picture once it has decoded (the old one stays until then). The final painting, or a
+ * first picture the page has no place for yet, comes with the page itself (its Download).
+ */
+async function showMaking(making) {
+  const status = document.querySelector("#making-status");
+  if (status) status.textContent = making.text;
+  const bar = document.querySelector("#making-progress");
+  if (bar) bar.value = making.progress;
+  const image = document.querySelector("#painting");
+  const { picture } = making;
+  if (!ACTIVE.has(making.status) || picture?.kind === "final" || (picture && !image)) {
+    schedule(0);
+    return;
+  }
+  if (!picture || image.getAttribute("src") === picture.url) return;
+  const next = new Image();
+  next.src = picture.url;
+  try {
+    await next.decode();
+  } catch {
+    return; // overtaken by a newer preview, or a blip: the next message brings another
+  }
+  const shown = document.querySelector("#painting"); // the page may have been swapped meanwhile
+  if (!shown || shown.dataset.kind === "final") return;
+  shown.src = picture.url;
+  shown.dataset.kind = picture.kind;
+}
+
+/** Follow the painting in the making (the page names its socket only while it is made). */
+function followMaking() {
+  const path = document.body.dataset.ws;
+  if (!path || !("WebSocket" in window)) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(new URL(path, `${scheme}://${location.host}`).href);
+  socket.addEventListener("message", (event) => {
+    try {
+      showMaking(JSON.parse(event.data));
+    } catch (error) {
+      console.warn("bad painting message", error);
+    }
+  });
+  // Over (the painting is done) or dropped: the page itself says what there is now, and
+  // while it is live it keeps looking every few seconds.
+  socket.addEventListener("close", () => schedule(0));
 }
 
 setUpShare();
-if (live()) setTimeout(refresh, refreshMs());
+followMaking();
+if (live()) schedule(refreshMs());

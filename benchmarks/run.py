@@ -28,6 +28,7 @@ AREAS = {
     "sockets": "benchmarks.bench_sockets",
     "print": "benchmarks.bench_print",
     "queue": "benchmarks.bench_queue",
+    "fleet": "benchmarks.bench_fleet",
 }
 
 

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.processes import free_port
 
@@ -79,7 +80,7 @@ class SeaweedS3:
             "AWS_DEFAULT_REGION": REGION,
         }
 
-    def client(self, *, secret_key: str | None = None):  # type: ignore[no-untyped-def]
+    def client(self, *, secret_key: str | None = None) -> Any:
         """A boto3 S3 client on this server (with another secret: to test a refusal)."""
         import boto3
         from botocore.config import Config

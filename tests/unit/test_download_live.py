@@ -11,13 +11,11 @@ import aiohttp
 from sqlalchemy import update
 
 from db.models import Job, JobStatus, Lane, ResultKind
-from tests.unit.test_download import (  # noqa: F401  (fixtures)
-    GuestCapture,
-    booth_settings,
-    client,
-    found,
-    guest,
-)
+from tests.unit import test_download as base
+from tests.unit.test_download import GuestCapture, found
+
+# The phone page's fixtures: the booth app and one uploaded guest.
+booth_settings, client, guest = base.booth_settings, base.client, base.guest
 
 
 def hq_running(guest: GuestCapture, progress: float) -> None:
@@ -52,7 +50,8 @@ async def test_mid_painting_the_page_shows_the_newest_picture_and_the_progress(c
 
     guest.painted()
     text = await (await client.get(f"/d/{guest.token}")).text()
-    assert re.search(r'<img id="painting" src="[^"]+/painting\.jpg\?v=[^"]+" data-kind="final"', text)
+    final = r'<img id="painting" src="[^"]+/painting\.jpg\?v=[^"]+" data-kind="final"'
+    assert re.search(final, text)
     assert 'data-ws=""' in text and 'id="download"' in text
 
 

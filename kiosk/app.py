@@ -16,7 +16,7 @@ from aiohttp.typedefs import Handler
 
 from db.migrate import upgrade
 from db.session import make_engine, make_sessionmaker
-from kiosk import download, guest, order_api, watch
+from kiosk import download, gallery, guest, order_api, watch
 from kiosk.admin import AdminLogin, create_admin_app
 from kiosk.config import Settings
 from kiosk.dbio import io_pool
@@ -136,6 +136,7 @@ def create_app(
     app.add_routes(order_api.routes)
     app.add_routes(watch.routes)
     app.add_routes(download.routes)
+    app.add_routes(gallery.routes)  # the venue's gallery screen and the guest's opt-out
     app.router.add_get(ADMIN, to_admin_page)
     admin_app = create_admin_app(admin_login or AdminLogin(settings.admin_password))
     app.add_subapp(ADMIN + "/", admin_app)

@@ -944,7 +944,7 @@ class GalleryRow:
     hidden: bool  # the operator hid it
 
 
-def _gallery_query() -> Select[Any]:
+def _gallery_query() -> Select[str, str, str, str, str, datetime | None, bool, bool]:
     """Every finished painting: a final JPEG whose capture's HQ job is done. A capture has
     one HQ job (a retry runs the same row again), so the join makes one row per painting."""
     return (
@@ -969,9 +969,7 @@ def _gallery_query() -> Select[Any]:
 
 def _gallery_row(row: Any) -> GalleryRow:
     result_id, style, path, sha256, token, finished_at, opted_out, hidden = row
-    return GalleryRow(
-        result_id, style, path, sha256, token, aware(finished_at), opted_out, hidden
-    )
+    return GalleryRow(result_id, style, path, sha256, token, aware(finished_at), opted_out, hidden)
 
 
 def _on_gallery() -> ColumnElement[bool]:
@@ -984,7 +982,9 @@ def gallery_items(session: Session, limit: int, *, everyone: bool = False) -> li
     unless ``everyone`` (the operator's panel: the opted-out and hidden ones too). A purged
     capture has no rows left, so it is gone from the next answer."""
     query = _gallery_query() if everyone else _gallery_query().where(_on_gallery())
-    ordered = query.order_by(Job.finished_at.desc(), Result.created_at.desc(), Result.id)
+    ordered = query.order_by(
+        Job.finished_at.desc().nulls_last(), Result.created_at.desc(), Result.id
+    )
     return [_gallery_row(row) for row in session.execute(ordered.limit(limit))]
 
 

@@ -4,6 +4,7 @@
 
 import { submitCapture, watchJob } from "../api.js";
 import { $, el, fitFrame, sleep } from "../dom.js";
+import { galleryOptOut } from "../gallery_optout.js";
 import { t } from "../strings.js";
 import { productIcon, productName } from "./order.js";
 const STALL_S = 180; // a running job unchanged this long: the failsafe takes over
@@ -206,6 +207,7 @@ export function artStates(booth) {
       status.textContent = style ? t("result.after", style) : "";
       if (job?.final_url) frame.show(job.final_url, "final");
       $("#qr").src = job?.qr_url ?? "";
+      galleryOptOut(booth, signal); // "Don't show me on the gallery"
       const numbers = booth.session.orders.map((order) => order.number);
       const note = $("#order-status");
       note.dataset.tone = "ok";

@@ -274,7 +274,7 @@ def check_worker(settings: Settings) -> Check:
     return Check("render worker", True, f"{len(workers)} alive: {hosts}")
 
 
-PRINTER_FIXES = {
+PRINTER_FIXES = {  # kiosk.printing.cups's states
     "missing": "check the queue's name with `lpstat -p` and set printer to it",
     "unreachable": "start CUPS (`sudo systemctl start cups`) or check cups_server",
     "stopped": "load paper and ink, then `cupsenable QUEUE` (or resume it in CUPS's page)",
@@ -282,15 +282,15 @@ PRINTER_FIXES = {
 
 
 def check_printer(settings: Settings) -> Check:
-    """The photo printer's CUPS queue ready (kiosk/printing)."""
+    """The photo printer's CUPS queue ready (kiosk/printing: one IPP request to CUPS)."""
     try:
-        from kiosk.printing import printer_status
+        from kiosk.printing.cups import printer_status
     except ImportError:
         return Check("printer", None, "this build has no on-site printing (kiosk.printing)")
     status = printer_status(settings)
     state, message = str(getattr(status.state, "value", status.state)), str(status.message)
     if state == "off":
-        return Check("printer", None, f"{message} (printer is unset: no photo prints offered)")
+        return Check("printer", None, message)
     if state in ("idle", "processing"):
         return Check("printer", True, message)
     fix = PRINTER_FIXES.get(state, "check the printer in CUPS (`lpstat -p -d`)")

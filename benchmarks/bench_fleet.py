@@ -151,6 +151,7 @@ async def serve_guests(fleet: Fleet) -> dict[str, Any]:
         watchdog.cancel()
         if queues not in done:
             queues.cancel()
+            await asyncio.gather(queues, return_exceptions=True)  # its cancellation seen out
             if watchdog in done:
                 watchdog.result()  # a host died: its error, with the logs
             raise RuntimeError(f"the guests were not served within {limit:.0f} s")

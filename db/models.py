@@ -269,6 +269,33 @@ class OrderEvent(Base):
     order: Mapped[Order] = relationship(back_populates="events")
 
 
+class Print(Base):
+    """One submission of a photo order to the booth's CUPS printer (``kiosk/printing``).
+
+    ``seq`` counts an order's submissions (a reprint is a new row, never a change of the
+    old one); ``state`` is CUPS's word for the job (pending, held, processing, stopped,
+    canceled, aborted, completed), or ours before and without one: waiting (not sent yet)
+    and failed (CUPS refused it, ``error`` says why). ``reasons`` are CUPS's
+    job-state-reasons keywords."""
+
+    __tablename__ = "prints"
+    __table_args__ = (UniqueConstraint("order_id", "seq", name="uq_prints_order_seq"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    printer: Mapped[str] = mapped_column(String(128))
+    copies: Mapped[int] = mapped_column(Integer, default=1)
+    cups_job_id: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
 class OrderSequence(Base):
     """The last order number given for a prefix: numbers are never given twice, not even
     after a purge deleted the orders that had them (a slip on the desk stays unambiguous)."""

@@ -23,8 +23,9 @@ from typing import Any
 
 from PIL import Image
 
-from export import mug, sticker, tee
+from export import mug, photo_print, sticker, tee
 from export.artwork import Artwork
+from export.photo_print import PhotoLabel
 from export.preflight import preflight
 from export.specs import check_scale, normalize_options
 from render.files import sha256_bytes
@@ -59,13 +60,16 @@ class ExportPlan:
     key: str
     notes: tuple[str, ...]
     scale: float = 1.0  # the preflight's (a test's print scale)
+    label: PhotoLabel | None = None  # a photo print's label text (part of the key)
 
     def make(self, out_dir: Path) -> ExportResult:
         """Write the print files into ``out_dir`` (named by product, options and key) and
         preflight them."""
-        files = MAKERS[self.product](
-            self.art, self.options, Path(out_dir), _stem(self.product, self.options, self.key)
-        )
+        stem = _stem(self.product, self.options, self.key)
+        if self.product == "photo":  # the one product that prints words of the booth's
+            files = photo_print.make(self.art, self.options, Path(out_dir), stem, self.label)
+        else:
+            files = MAKERS[self.product](self.art, self.options, Path(out_dir), stem)
         return ExportResult(
             files,
             self.key,
@@ -86,8 +90,13 @@ def check_files(files: dict[str, Path], scale: float = 1.0) -> tuple[str, ...]:
     )
 
 
-def export_key(art: Artwork, product: str, options: dict[str, Any]) -> str:
-    identity = {"v": EXPORT_VERSION, "art": art.sha256, "product": product, "options": options}
+def export_key(
+    art: Artwork, product: str, options: dict[str, Any], label: PhotoLabel | None = None
+) -> str:
+    identity: dict[str, Any] = {"v": EXPORT_VERSION, "art": art.sha256, "product": product}
+    identity["options"] = options
+    if label is not None:  # only photo prints have one: the other products' keys stay put
+        identity["label"] = list(label.fields())
     return sha256_bytes(json.dumps(identity, sort_keys=True).encode())
 
 
@@ -96,6 +105,8 @@ def _stem(product: str, options: dict[str, Any], key: str) -> str:
         label = f"{options['size']}-{options['colour']}-{options['layout']}"
     elif product == "sticker":
         label = f"{options['size']}in"
+    elif product == "photo":
+        label = f"{options['size']}-{options['orientation']}"
     else:
         label = f"{options['size']}-{options['layout']}"
     return f"{product}-{label}-{key[:10]}"
@@ -118,6 +129,7 @@ def plan_export(
     options: dict[str, Any] | None = None,
     alpha: Image.Image | None = None,
     scale: float = 1.0,
+    label: PhotoLabel | None = None,
 ) -> ExportPlan:
     """Check the request and the picture and compute the export's key; nothing is written.
 
@@ -125,14 +137,16 @@ def plan_export(
     nothing is enlarged beyond what the product's layout needs. ``alpha`` is the people mask
     ("L", 255 = person) in the picture's frame; without it, or when it holds nobody, the
     sticker is a rounded rectangle and the tee the full picture. ``scale`` is the preflight's
-    (a test's print scale). Raises ``ImageError`` for an unusable picture and
-    ``ExportError`` for a bad request.
+    (a test's print scale); ``label`` is a photo print's label text. Raises ``ImageError``
+    for an unusable picture and ``ExportError`` for a bad request.
     """
     opts = normalize_options(product, options)
     scale = check_scale(scale)
     art = Artwork.load(source_image, alpha)
-    key = export_key(art, product, opts)
-    return ExportPlan(art, product, opts, key, tuple(_notes(art, product, opts)), scale)
+    label = (label or PhotoLabel()) if product == "photo" else None
+    key = export_key(art, product, opts, label)
+    notes = tuple(_notes(art, product, opts))
+    return ExportPlan(art, product, opts, key, notes, scale, label)
 
 
 def export_product(
@@ -143,7 +157,10 @@ def export_product(
     out_dir: Path,
     alpha: Image.Image | None = None,
     scale: float = 1.0,
+    label: PhotoLabel | None = None,
 ) -> ExportResult:
     """Print files for ``product`` in ``out_dir``: ``plan_export`` and then ``make``."""
-    plan = plan_export(source_image, product, options=options, alpha=alpha, scale=scale)
+    plan = plan_export(
+        source_image, product, options=options, alpha=alpha, scale=scale, label=label
+    )
     return plan.make(out_dir)

@@ -91,10 +91,22 @@ def _expected_pixels(
     if product == "mug" and tag.get("size") in MUG_SIZES:
         w_in, h_in = MUG_SIZES[tag["size"]]
         return round(w_in * dpi), round(h_in * dpi)
+    if product == "photo" and tag.get("page"):
+        page = _page_in(tag)
+        return (round(page[0] * dpi), round(page[1] * dpi)) if page else None
     if product == "sticker" and tag.get("size", "").isdigit():
         long_side = round(int(tag["size"]) * dpi)
         return (long_side, height) if width >= height else (width, long_side)
     return None
+
+
+def _page_in(tag: dict[str, str]) -> tuple[float, float] | None:
+    """A photo print's page (w, h inches), as its tag records it (``page=6x4``)."""
+    try:
+        width, height = (float(v) for v in tag["page"].split("x"))
+    except (KeyError, ValueError):
+        return None
+    return width, height
 
 
 def _floor_words(floor: float) -> str:
@@ -176,7 +188,7 @@ def _check_png(path: Path, facts: dict[str, Any], floor: float) -> list[str]:
                 f"{width}×{height} px; a {tag['product']} at {dpi_value:.0f} DPI "
                 f"needs {expected[0]}×{expected[1]}"
             )
-        if tag["product"] in {"sticker", "mug"} and abs(dpi_value - DPI) > 0.5:
+        if tag["product"] in {"sticker", "mug", "photo"} and abs(dpi_value - DPI) > 0.5:
             problems.append(f"a {tag['product']} print file is {DPI} DPI, not {dpi_value:.0f}")
     if tag:
         problems += _check_art(tag, facts, floor)
@@ -543,6 +555,13 @@ def _check_pdf_product(
         w, h = MUG_SIZES[tag["size"]]
         if abs(width_in - w) > 0.01 or abs(height_in - h) > 0.01:
             problems.append(f"the mug wrap is {width_in:g}×{height_in:g} in, not {w:g}×{h:g}")
+    if product == "photo":
+        page = _page_in(tag)
+        if page is None or abs(width_in - page[0]) > 0.01 or abs(height_in - page[1]) > 0.01:
+            problems.append(
+                f"the photo print's trim is {width_in:g}×{height_in:g} in, not the "
+                f"{tag.get('size', '4x6')} page it names ({tag.get('page')})"
+            )
     if product == "sticker":
         size = int(tag["size"]) if tag.get("size", "").isdigit() else None
         if size not in STICKER_SIZES or abs(max(width_in, height_in) - size) > 0.01:

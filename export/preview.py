@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from export import mug, sticker, tee
+from export import mug, photo_print, sticker, tee
 from export.artwork import Artwork
 from export.cutline import polygon_mask
 from export.specs import (
@@ -74,7 +74,30 @@ def product_preview(
         return _tee(art, opts, width)
     if product == "mug":
         return _mug(art, opts, width)
+    if product == "photo":
+        return _photo(art, opts, width)
     return _sticker(art, opts, width)
+
+
+def _photo(art: Artwork, opts: dict[str, Any], width: int) -> Image.Image:
+    """The photo print's page (``photo_print.render``: its border and frame) lying on the
+    backdrop with a soft shadow, as large as fits a 1.2:1 panel."""
+    page = Image.fromarray(photo_print.render(art, opts))
+    height = round(width * 1.2)
+    scale = min(0.86 * width / page.width, 0.86 * height / page.height)
+    size = (round(page.width * scale), round(page.height * scale))
+    page = page.resize(size, Image.Resampling.LANCZOS)
+    canvas = Image.new("RGBA", (width, height), BACKDROP)
+    left, top = (width - page.width) // 2, (height - page.height) // 2
+    shadow = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    ImageDraw.Draw(shadow).rectangle(
+        (left + 4, top + 6, left + page.width + 4, top + page.height + 6), fill=(0, 0, 0, 60)
+    )
+    from PIL import ImageFilter
+
+    canvas.alpha_composite(shadow.filter(ImageFilter.GaussianBlur(6)))
+    canvas.paste(page, (left, top))
+    return canvas
 
 
 def _reduced(image: ImageSource, alpha: Image.Image | None, long_side: int) -> Artwork:

@@ -20,7 +20,7 @@ DPI = 300  # stickers and mugs are written at this resolution; a tee at most at 
 MIN_DPI = 150  # the preflight refuses art coarser than this at print size
 TEE_DPI = 150  # the art a tee asks for by default (the ``tee_dpi`` setting; 300 on a GPU)
 BLEED_IN = 1 / 16  # sticker and mug PDFs: art extended this far beyond the trim
-PRODUCTS = ("tee", "sticker", "mug")
+PRODUCTS = ("tee", "sticker", "mug", "photo")
 
 TEE_SIZE_IN = (12.0, 16.0)  # DTG front print area, portrait, of an adult M to 3XL
 # Print area per shirt size. Print shops keep one platen for M to 3XL and a smaller design on
@@ -53,10 +53,17 @@ MUG_LAYOUTS = ("centred", "sides", "wrap")
 MUG_HANDLE_SAFE_IN = 0.5  # kept blank at both ends of the wrap, where the handle sits
 MUG_SIDES_GAP_IN = 0.25  # between the two pictures of the "sides" layout
 
+# On-site photo print (export/photo_print.py): 4×6 in photo paper, or a 2×6 in strip, at DPI.
+PHOTO_SIZES = {"4x6": (6.0, 4.0), "2x6": (2.0, 6.0)}  # the page, landscape for 4x6
+PHOTO_ORIENTATIONS = ("auto", "landscape", "portrait")  # auto: the painting's own
+PHOTO_MARGIN_IN = 0.16  # white border around the painting (a printer's safe margin)
+PHOTO_LABEL_IN = {"4x6": 0.42, "2x6": 0.62}  # the label band under the painting
+
 DEFAULTS: dict[str, dict[str, Any]] = {
     "tee": {"size": "M", "colour": "white", "layout": "full"},
     "sticker": {"size": 3},
     "mug": {"size": "11oz", "layout": "centred"},
+    "photo": {"size": "4x6", "orientation": "auto"},
 }
 TAG_PREFIX = "stylebooth-export"  # PNG text chunk and PDF keywords name the product
 
@@ -131,6 +138,13 @@ def normalize_options(product: str, options: dict[str, Any] | None) -> dict[str,
         }
     if product == "sticker":
         return {"size": _sticker_size(merged["size"])}
+    if product == "photo":
+        return {
+            "size": _choice("photo", "size", merged["size"], tuple(PHOTO_SIZES)),
+            "orientation": _choice(
+                "photo", "orientation", merged["orientation"], PHOTO_ORIENTATIONS
+            ),
+        }
     return {
         "size": _mug_size(merged["size"]),
         "layout": _choice("mug", "layout", merged["layout"], MUG_LAYOUTS),
@@ -143,6 +157,31 @@ def tee_size(size: str = "M") -> PrintSize:
 
 def mug_size(size: str) -> PrintSize:
     return PrintSize(*MUG_SIZES[size])
+
+
+def photo_page_in(options: dict[str, Any], aspect: float) -> tuple[float, float]:
+    """The photo print's page (w, h inches): a 4×6 in print turned to the painting's own
+    orientation (or the one asked for); a strip is always 2 in wide and 6 in tall."""
+    width_in, height_in = PHOTO_SIZES[options["size"]]
+    turn = options["orientation"]
+    if turn == "auto":
+        turn = "landscape" if aspect >= 1 else "portrait"
+    if options["size"] == "4x6" and turn == "portrait":
+        return height_in, width_in
+    return width_in, height_in
+
+
+def photo_frame_in(options: dict[str, Any], aspect: float) -> tuple[float, float, float, float]:
+    """Where the painting sits on the photo print: (left, top, width, height) in inches from
+    the page's top-left corner: inside the white border, above the label band."""
+    page_w, page_h = photo_page_in(options, aspect)
+    label = PHOTO_LABEL_IN[options["size"]]
+    return (
+        PHOTO_MARGIN_IN,
+        PHOTO_MARGIN_IN,
+        page_w - 2 * PHOTO_MARGIN_IN,
+        page_h - 2 * PHOTO_MARGIN_IN - label,
+    )
 
 
 def check_scale(scale: float) -> float:
@@ -166,6 +205,10 @@ def art_area_in(product: str, options: dict[str, Any], aspect: float) -> tuple[f
     if product == "sticker":
         side = float(options["size"])
         return (side, side / aspect) if aspect >= 1 else (side * aspect, side)
+    if product == "photo":  # cover: the painting fills its frame, cropped on one axis
+        _left, _top, frame_w, frame_h = photo_frame_in(options, aspect)
+        scale = max(frame_w / aspect, frame_h)
+        return scale * aspect, scale
     width_in, height_in = MUG_SIZES[options["size"]]
     usable = width_in - 2 * MUG_HANDLE_SAFE_IN
     if options["layout"] == "sides":

@@ -24,7 +24,7 @@ from aiohttp.typedefs import Handler
 from sqlalchemy.orm import Session
 
 from db.models import Job, JobStatus, utcnow
-from kiosk import admin_gallery, event_settings, print_desk, purge
+from kiosk import admin_gallery, admin_prints, event_settings, print_desk, purge
 from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, error_response, not_found
 from kiosk.keys import LINKS, SETTINGS, STORE
@@ -314,4 +314,5 @@ def create_admin_app(login: AdminLogin) -> web.Application:
     admin.add_routes(routes)
     admin.add_routes(print_desk.routes)  # the orders: kiosk/print_desk.py
     admin.add_routes(admin_gallery.routes)  # the gallery screen's items: hide, show
+    admin.add_routes(admin_prints.routes)  # the photo printer's queue: cancel, reprint
     return admin

@@ -26,6 +26,7 @@ from kiosk.keys import ENGINE, EXPORT_POOL, LINKS, MODELS, SESSIONS, SETTINGS, S
 from kiosk.links import ADMIN, Links, is_admin_path
 from kiosk.network import public_base
 from kiosk.orders import ExportPool
+from kiosk.printing.spooler import spooler
 from kiosk.security import BODY_TYPES, MULTIPART, cross_site_guard, security_headers
 from kiosk.storage import open_store
 from kiosk.uploads import upload_gate
@@ -129,6 +130,7 @@ def create_app(
     app.cleanup_ctx.append(io_pool)  # database and file calls: their own bounded pool
     app.cleanup_ctx.append(watch.watchers)  # one poller per watched job (uses the pool)
     app.cleanup_ctx.append(upload_gate)  # photo uploads: bounded size, time, count, decodes
+    app.cleanup_ctx.append(spooler)  # photo prints to CUPS (kiosk/printing/spooler.py)
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/", index, name="index")
     app.router.add_static("/ui/", BOOTH_UI, name="ui")

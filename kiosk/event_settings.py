@@ -24,6 +24,7 @@ DEFAULT_KEYS = (
     "scenes",
     "print_masters_for_all",
     "order_prefix",
+    "auto_print",
 )
 
 
@@ -42,6 +43,9 @@ def defaults(settings: Settings) -> dict[str, Any]:
         # events that sell afterwards); off: only an order starts a print render.
         "print_masters_for_all": False,
         "order_prefix": DEFAULT_PREFIX,  # order numbers, ...
+        # A photo print (one copy) of every finished painting, sent to the booth's printer
+        # (kiosk/printing); off: only a guest's order prints one.
+        "auto_print": False,
     }
 
 
@@ -68,7 +72,7 @@ def validate(changes: dict[str, Any], scene_names: list[str]) -> dict[str, Any]:
             if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise SettingError(f"{key}: a whole number from {low} to {high}")
             checked[key] = value
-        elif key == "print_masters_for_all":
+        elif key in {"print_masters_for_all", "auto_print"}:
             if not isinstance(value, bool):
                 raise SettingError(f"{key}: true or false")
             checked[key] = value

@@ -33,6 +33,7 @@ from render.images import ImageSource
 
 if TYPE_CHECKING:  # export.api pulls in OpenCV: only the worker and the CLI import it
     from export.api import ExportResult
+    from export.photo_print import PhotoLabel
 
 
 class OrderError(StyleBoothError, code="bad_options"):
@@ -69,19 +70,23 @@ def record_export(
     alpha: Image.Image | None = None,
     result_id: str | None = None,
     scale: float = 1.0,
+    label: PhotoLabel | None = None,
 ) -> RecordedExport:
     """Print files for ``product`` in ``store`` under ``prefix`` (``export_prefix(capture)``
     for the booth), or the stored ones for the same request.
 
     The row records each file's key, size and sha256. ``result_id`` links the row to the
     painting it was made from; ``scale`` is the preflight's (the ``print_scale_percent``
-    setting / 100). Raises ``ImageError`` for an unusable picture, ``ExportError`` for a bad
-    request and ``OrderError`` for an unknown ``result_id``.
+    setting / 100); ``label`` is a photo print's label text. Raises ``ImageError`` for an
+    unusable picture, ``ExportError`` for a bad request and ``OrderError`` for an unknown
+    ``result_id``.
     """
     from export.api import plan_export
 
     prefix = check_key(prefix)
-    plan = plan_export(source_image, product, options=options, alpha=alpha, scale=scale)
+    plan = plan_export(
+        source_image, product, options=options, alpha=alpha, scale=scale, label=label
+    )
     with sessions() as session:
         if result_id is not None and session.get(Result, result_id) is None:
             raise OrderError(f"no result with id {result_id}")

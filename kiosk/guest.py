@@ -28,7 +28,7 @@ from kiosk.job_view import describe, painter_alive
 from kiosk.keys import LINKS, SETTINGS, STORE, UPLOADS
 from kiosk.links import Links
 from kiosk.media import qr_png, thumbnail, thumbnail_key
-from kiosk.orders import PRODUCTS
+from kiosk.orders import offered
 from kiosk.queue import manager
 from kiosk.queue.jobs import job_options
 from kiosk.storage import (
@@ -89,7 +89,7 @@ async def config(request: web.Request) -> web.Response:
                 for scene in scenes
                 if scene_filter is None or scene.name in scene_filter
             ],
-            "products": PRODUCTS,
+            "products": offered(settings),
             "max_upload_mb": settings.max_upload_mb,
         }
     )

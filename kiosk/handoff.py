@@ -137,6 +137,8 @@ def placement(product: str, options: dict[str, Any]) -> str:
         return f"front {width:g}x{height:g}in"
     if product == "sticker":
         return f"sticker {options['size']}in die-cut"
+    if product == "photo":
+        return f"photo print {options['size']}in"
     width, height = MUG_SIZES[options["size"]]
     return f"mug {options['size']} wrap {width:g}x{height:g}in"
 

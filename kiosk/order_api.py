@@ -26,7 +26,8 @@ from kiosk.dbio import run_db, run_io
 from kiosk.errors import ApiError, not_found
 from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS, STORE
 from kiosk.links import Links
-from kiosk.orders import PRODUCT_TITLES, preview_png
+from kiosk.orders import ON_SITE, PRODUCT_TITLES, preview_png
+from kiosk.printing.spooler import PRINTER
 from kiosk.queue import manager
 from kiosk.security import read_json
 from kiosk.storage import FileStore, MissingFile, capture_dir
@@ -58,6 +59,29 @@ def guest_order(order: dict[str, Any], links: Links) -> dict[str, Any]:
     }
 
 
+def _on_site(request: web.Request, product: str, quantity: Any) -> None:
+    """A photo print is taken only where a printer is set, and at most ``print_copies_max``
+    copies at once (400s in words); other products pass."""
+    settings: Settings = request.config_dict[SETTINGS]
+    if product != ON_SITE:
+        return
+    if not settings.printer:
+        raise ApiError(400, "unknown_product", "this booth has no printer: photo prints are "
+                       "not offered here")  # fmt: skip
+    most = settings.print_copies_max
+    if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > most:
+        raise ApiError(400, "bad_order", f"at most {most} copies of a photo print, not {quantity}")
+
+
+def print_note(request: web.Request, product: str) -> str | None:
+    """What the guest is told of a photo print: "queued" when the printer takes prints now,
+    "ask_host" when it is stopped, missing or off (the spooler's last look: no CUPS call)."""
+    if product != ON_SITE:
+        return None
+    watch = request.config_dict.get(PRINTER)
+    return "queued" if watch is not None and watch.status.usable else "ask_host"
+
+
 def _place(session: Session, settings: Settings, **order: Any) -> dict[str, Any] | None:
     prefix = event_settings.load(session, settings)["order_prefix"]
     placed = order_book.place(session, prefix=prefix, **order)
@@ -71,6 +95,7 @@ async def create_order(request: web.Request) -> web.Response:
         request, 'send the order as JSON: {"product": ..., "options": {}, "quantity": 1}'
     )
     product = _product(body.get("product"))
+    _on_site(request, product, body.get("quantity", 1))
     options = body.get("options") or {}
     if not isinstance(options, dict):
         raise ApiError(400, "bad_request", "options must be a JSON object")
@@ -92,6 +117,7 @@ async def create_order(request: web.Request) -> web.Response:
     if placed is None:
         raise not_found(f"capture {capture_id!r}")
     order = guest_order(placed, request.config_dict[LINKS])
+    order["print_note"] = print_note(request, product)
     return web.json_response({"order": order, "title": order["title"]}, status=201)
 
 

@@ -458,6 +458,24 @@ def sweep_stranded(session: Session) -> list[str]:
     return touched
 
 
+def auto_photo_order(session: Session, capture_id: str, settings: Settings) -> Order | None:
+    """With the event setting ``auto_print`` on and a printer set, a photo order (one copy)
+    for a capture whose HQ painting is done: the spooler prints it once its files are made.
+    Once per capture (a painting made again is not printed twice)."""
+    from export.specs import normalize_options
+    from kiosk import event_settings
+
+    values = event_settings.load(session, settings)
+    if not settings.printer or not values["auto_print"]:
+        return None
+    printed = select(Order.id).where(Order.capture_id == capture_id, Order.product == "photo")
+    if session.scalar(printed.limit(1)) is not None:
+        return None
+    return place(session, capture_id=capture_id, product="photo",
+                 options=normalize_options("photo", {}), quantity=1,
+                 prefix=values["order_prefix"])  # fmt: skip
+
+
 def print_master_for_all(session: Session, capture_id: str, settings: Settings) -> Job | None:
     """With the event setting ``print_masters_for_all`` on, a print job (no order) at the
     largest size the booth's products need, for a capture whose HQ painting is done."""

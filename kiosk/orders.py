@@ -24,11 +24,14 @@ from export.specs import (
     DEFAULTS,
     MUG_LAYOUTS,
     MUG_SIZES,
+    PHOTO_ORIENTATIONS,
+    PHOTO_SIZES,
     STICKER_SIZES,
     TEE_COLOURS,
     TEE_LAYOUTS,
     TEE_SIZES,
 )
+from kiosk.config import Settings
 from kiosk.errors import ApiError
 
 T = TypeVar("T")
@@ -67,8 +70,29 @@ PRODUCTS: list[dict[str, Any]] = [
             "layout": _choices("mug", "layout", MUG_LAYOUTS),
         },
     },
+    {
+        "name": "photo",
+        "title": "Photo print",
+        "options": {
+            "size": _choices("photo", "size", PHOTO_SIZES),
+            "orientation": _choices("photo", "orientation", PHOTO_ORIENTATIONS),
+        },
+    },
 ]
 PRODUCT_TITLES = {product["name"]: product["title"] for product in PRODUCTS}
+ON_SITE = "photo"  # printed at the booth (kiosk/printing): offered only with a printer set
+
+
+def offered(settings: Settings) -> list[dict[str, Any]]:
+    """The products this booth offers its guests: the photo print only when a printer is
+    set, with the most copies a guest may ask for (``copies_max``)."""
+    return [
+        {**product, "copies_max": settings.print_copies_max}
+        if product["name"] == ON_SITE
+        else product
+        for product in PRODUCTS
+        if product["name"] != ON_SITE or settings.printer
+    ]
 
 
 class ExportPool:

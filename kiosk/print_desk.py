@@ -80,6 +80,9 @@ def option_words(product: str, options: dict[str, Any]) -> list[str]:
         return [f"Size {options['size']}", f"Shirt {options['colour']}", f"Print {layout}"]
     if product == "sticker":
         return [f"{options['size']} in die-cut"]
+    if product == "photo":
+        size = options["size"].replace("x", " × ")
+        return [f"{size} in", f"Orientation {options['orientation']}"]
     return [f"{options['size'].replace('oz', ' oz')}", f"Layout {options['layout']}"]
 
 

@@ -167,6 +167,11 @@ def _make_files(
     prefix = export_prefix(capture_id)
     for done, (order_id, product, options) in enumerate(orders, 1):
         try:
+            label = None
+            if product == "photo":  # the label names the painting, the event and the day
+                from kiosk.printing.label import photo_label
+
+                label = ctx.db(photo_label, capture_id, ctx.settings)
             export = record_export(
                 ctx.sessions,
                 master,
@@ -177,6 +182,7 @@ def _make_files(
                 alpha=mask,
                 result_id=result_id,
                 scale=ctx.job.options.print_scale,
+                label=label,
             )
         except Exception as exc:
             log.exception("job %s: an order's files could not be made", ctx.job.id[:8])

@@ -43,6 +43,7 @@ from render.options import GatysOptions
 from render.progress import StyleProgress
 
 if TYPE_CHECKING:  # the painter loads torch: imported by the worker once it starts painting
+    from kiosk.config import Settings
     from kiosk.painter import Painter
     from render.pipeline import Prepared
 
@@ -159,6 +160,7 @@ class JobContext:
     fast_turn: FastTurn
     device_lock: DeviceLock | None = None  # held while an HQ or print render paints
     sessions: sessionmaker[Session] | None = None  # for the print job's exports
+    settings: Settings | None = None  # the worker's: a photo print's label names the event
     paused_s: float = 0.0  # time the render gave to guests' fast (and HQ) jobs
     _running: bool = True
     _checked_at: float = field(default=float("-inf"))

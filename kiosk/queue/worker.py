@@ -392,7 +392,8 @@ class Worker:
         ctx = tasks.JobContext(job=job, worker_id=self.worker_id,
                                store=self.store, painter=self.painter, db=self.db,
                                stopping=self.stopping, fast_turn=self.fast_turn,
-                               device_lock=lock, sessions=self.sessions)  # fmt: skip
+                               device_lock=lock, sessions=self.sessions,
+                               settings=self.settings)  # fmt: skip
         self.active.add(job.id)
         try:
             try:
@@ -414,6 +415,7 @@ class Worker:
                 log.info("job %s: done %s", short(job.id), rounded)
                 if job.lane == Lane.HQ:  # the event may sell afterwards: a print master now
                     self.db(order_book.print_master_for_all, job.capture.id, self.settings)
+                    self.db(order_book.auto_photo_order, job.capture.id, self.settings)
             else:
                 log.warning("job %s: cancelled or taken over meanwhile; its result was dropped",
                             short(job.id))  # fmt: skip

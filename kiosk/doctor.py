@@ -284,7 +284,7 @@ PRINTER_FIXES = {  # kiosk.printing.cups's states
 def check_printer(settings: Settings) -> Check:
     """The photo printer's CUPS queue ready (kiosk/printing: one IPP request to CUPS)."""
     try:
-        from kiosk.printing.cups import printer_status
+        from kiosk.printing import printer_status
     except ImportError:
         return Check("printer", None, "this build has no on-site printing (kiosk.printing)")
     status = printer_status(settings)

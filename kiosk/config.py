@@ -85,9 +85,9 @@ class Settings:
     event_name: str = setting("StyleBooth", "shown on the attract screen")
     public_url: str | None = setting(
         None,
-        "base URL phones reach the booth at (the QR code's download link); unset: "
-        "`http://HOST:PORT`, with this machine's LAN address when HOST is `0.0.0.0` "
-        "(never the request's `Host` header)",
+        "base URL phones reach the booth at (the QR code's download link); unset: this "
+        "machine's LAN address at `PORT`, or the bind address when it names one network "
+        "address (never loopback, never the request's `Host` header)",
         shown="from the bind address",
     )
     printer: str | None = setting(

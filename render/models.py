@@ -150,10 +150,6 @@ class ModelStore:
     def path(self, name: str) -> Path:
         return self.root / spec_for(name).filename
 
-    @property
-    def rembg_home(self) -> Path:
-        return self.root / "rembg"
-
     def _manifest(self) -> dict[str, str]:
         try:
             return json.loads((self.root / MANIFEST).read_text())

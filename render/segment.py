@@ -5,14 +5,13 @@ Two families, fused by measurement (see ``benchmarks/bench_cutout.py``):
 - MediaPipe's selfie segmentation (general 256×256 and landscape 256×144 tflite), run with
   OpenCV's TFLite importer: a few milliseconds each, people only. We average both models on
   the image and on its mirror image.
-- rembg's u2netp: a salient-object model, slower, that also keeps what the guests hold
-  (props, a helmet) but drops limbs on some photos and finds "objects" in empty scenes. It only
-  adds regions next to the people MediaPipe found.
+- u2netp (rembg's model file, run on onnxruntime): a salient-object model, slower, that also
+  keeps what the guests hold (props, a helmet) but drops limbs on some photos and finds
+  "objects" in empty scenes. It only adds regions next to the people MediaPipe found.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import cache
 from pathlib import Path
@@ -32,15 +31,23 @@ NEAR_PEOPLE = 0.06  # u2netp may add regions this far from the people (fraction 
 
 
 @cache
-def rembg_session(model_dir: str, name: str = "u2netp") -> Any:  # rembg is untyped
-    """A rembg session on the provisioned model file (rembg reads it from REMBG_HOME)."""
-    store = ModelStore(Path(model_dir))
-    store.ensure(name)
-    os.environ["REMBG_HOME"] = str(store.rembg_home)
-    os.environ["U2NET_HOME"] = str(store.rembg_home)  # older rembg releases read this one
-    from rembg import new_session
+def u2netp_session(model_dir: str) -> Any:  # onnxruntime is untyped
+    """u2netp (rembg's model file) on onnxruntime, opened once per process. Not through
+    rembg itself: importing rembg imports pymatting, whose numba kernels compile on a fresh
+    install's first import (50 s of CPU), and all we use of it is this session."""
+    import onnxruntime
 
-    return new_session(name, providers=["CPUExecutionProvider"])
+    path = ModelStore(Path(model_dir)).ensure("u2netp")
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _u2netp(x: np.ndarray, model_dir: str) -> np.ndarray:
+    """u2netp's raw output (320×320) for an RGB image already at its input size, with
+    rembg's input normalisation (scaled by the image's maximum, then ImageNet's)."""
+    session = u2netp_session(model_dir)
+    x = x.astype(np.float32) / max(float(x.max()), 1.0)
+    x = ((x - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[None].astype(np.float32)
+    return session.run(None, {session.get_inputs()[0].name: x})[0][0, 0]
 
 
 class _SelfieNet:
@@ -82,11 +89,8 @@ def selfie_probability(rgb: np.ndarray, model_dir: str) -> np.ndarray:
 def u2netp_probability(rgb: np.ndarray, model_dir: str) -> np.ndarray:
     """u2netp's foreground probability at the image's size (rembg's input normalisation, but
     not its per-image min-max stretch, so an empty scene stays near 0)."""
-    session = rembg_session(model_dir, "u2netp").inner_session
     x = cv2.resize(rgb, (U2NETP_INPUT, U2NETP_INPUT), interpolation=cv2.INTER_AREA)
-    x = x.astype(np.float32) / max(float(x.max()), 1.0)
-    x = ((x - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[None]
-    out = session.run(None, {session.get_inputs()[0].name: x})[0][0, 0]
+    out = _u2netp(x, model_dir)
     height, width = rgb.shape[:2]
     return np.clip(cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR), 0, 1)
 
@@ -105,7 +109,13 @@ def person_probability(rgb: np.ndarray, model_dir: str, *, use_u2netp: bool = Fa
 
 
 def u2netp_mask(image: Image.Image, model_dir: str) -> np.ndarray:
-    """Soft person mask (uint8, 0..255) at the image's size from rembg's u2netp."""
-    session = rembg_session(model_dir, "u2netp")
-    mask = session.predict(image.convert("RGB"))[0]
-    return np.asarray(mask.convert("L").resize(image.size, Image.Resampling.BILINEAR))
+    """Soft mask (uint8, 0..255) at the image's size from u2netp alone, as rembg makes it:
+    Lanczos to the input size, the output stretched to its own min..max (the benchmark's
+    "u2netp alone" row)."""
+    rgb = image.convert("RGB")
+    x = np.asarray(rgb.resize((U2NETP_INPUT, U2NETP_INPUT), Image.Resampling.LANCZOS))
+    out = _u2netp(x, model_dir)
+    low, high = float(out.min()), float(out.max())
+    stretched = (out - low) / max(high - low, 1e-6)
+    mask = Image.fromarray((stretched * 255).astype(np.uint8))
+    return np.asarray(mask.resize(image.size, Image.Resampling.BILINEAR))

@@ -13,7 +13,7 @@ from render.cutout import Cutout, cut_out
 from render.images import ImageError
 from render.models import ModelStore
 from render.options import CutoutOptions
-from render.segment import rembg_session, selfie_net
+from render.segment import selfie_net, u2netp_session
 from tests.support.paths import PEOPLE, SCENES
 
 # Each photo's floor, a little under what it measures (benchmarks/bench_cutout.py).
@@ -123,7 +123,7 @@ def test_sessions_are_opened_once(model_store: ModelStore) -> None:
     root = str(model_store.root)
     assert selfie_net(root, "selfie") is selfie_net(root, "selfie")
     assert selfie_net(root, "selfie-landscape") is selfie_net(root, "selfie-landscape")
-    assert rembg_session(root) is rembg_session(root)
+    assert u2netp_session(root) is u2netp_session(root)
 
 
 @pytest.mark.parametrize(

@@ -149,7 +149,7 @@ async def test_a_print_render_stopped_midway_is_finished_by_the_next_worker(
     """SIGTERM while a tee is painted at print size: the print job goes back to the queue
     (the attempt not counted), its order keeps painting (not failed), and the next worker
     paints it and makes the files."""
-    settings = replace(settings, fast_size=192, hq_size=160, hq_budget_s=4, print_scale_percent=25)
+    settings = replace(settings, fast_size=192, hq_size=160, hq_budget_s=4, print_scale_percent=15)
     log = tmp_path / "worker.log"
     client = await aiohttp_client(create_app(settings))
     created: dict = {}

@@ -39,7 +39,8 @@ function itemCard(item) {
           method: "PUT",
           body: JSON.stringify({ hidden: hide }),
         });
-        say(`${item.title} (${when(item.finished_at)}): ${hide ? "hidden from" : "back on"} the gallery.`);
+        const at = item.finished_at ? `, finished ${when(item.finished_at)}` : "";
+        say(`${item.title}${at}: ${hide ? "hidden from" : "back on"} the gallery.`);
       } catch (error) {
         say(`Not changed: ${error.message}`, true);
       }
@@ -50,21 +51,26 @@ function itemCard(item) {
   return el(
     "li",
     { class: "gallery-item", dataset: { item: item.id, state: key } },
-    el("img", { class: "thumb", src: item.thumb_url, alt: item.title, loading: "lazy" }),
+    el("img", { class: "thumb", src: item.thumb_url, alt: item.title }),
     el(
       "div",
       { class: "gallery-item-body" },
       el("p", { class: "title" }, item.title),
-      el("p", { class: "when" }, `finished ${when(item.finished_at)}`),
+      item.finished_at ? el("p", { class: "when" }, `finished ${when(item.finished_at)}`) : null,
       el("p", { class: "gallery-state", dataset: { state: key } }, words),
       actions,
     ),
   );
 }
 
+let drawn = ""; // the answer on screen: redrawn only when it changed (no thumbnail flicker)
+
 async function showGallery() {
   try {
     const { items } = await call("/admin/api/gallery");
+    const json = JSON.stringify(items);
+    if (json === drawn) return;
+    drawn = json;
     $("#gallery-items").replaceChildren(...items.map(itemCard));
   } catch (error) {
     say(`The gallery's paintings could not be read: ${error.message}`, true);

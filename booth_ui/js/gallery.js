@@ -10,7 +10,9 @@
 import { $ } from "./dom.js";
 import { applyStrings, loadStrings, t } from "./strings.js";
 
-const DWELL_MS = 9000; // each painting stays this long
+const params = new URLSearchParams(location.search);
+// Each painting stays this long: 9 s, or /gallery?dwell=<seconds> (at least 2).
+const DWELL_MS = Math.max(2, Number(params.get("dwell")) || 9) * 1000;
 const FRESH_MS = 10 * 60_000; // "Just painted" on a painting that arrived while the screen was on
 const MAX_RETRY_MS = 15_000;
 
@@ -48,7 +50,12 @@ function loadPictures(entry) {
   node.querySelector(".slide-backdrop").src = item.image_url;
   node.querySelector(".slide-qr-code").src = item.qr_url;
   const decode = (img) => img.decode().catch(() => {});
-  entry.ready = Promise.all([decode(painting), decode(node.querySelector(".slide-qr-code"))]);
+  const shaped = decode(painting).then(() => {
+    if (painting.naturalWidth) {
+      painting.style.setProperty("--aspect", `${painting.naturalWidth} / ${painting.naturalHeight}`);
+    }
+  });
+  entry.ready = Promise.all([shaped, decode(node.querySelector(".slide-qr-code"))]);
   return entry.ready;
 }
 
@@ -171,7 +178,7 @@ async function poll() {
 }
 
 async function start() {
-  const lang = new URLSearchParams(location.search).get("lang") || "en";
+  const lang = params.get("lang") || "en";
   try {
     await loadStrings(lang);
   } catch (error) {

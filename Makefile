@@ -55,6 +55,7 @@ system-deps:
 	command -v chromium >/dev/null || missing="$$missing chromium chromium-driver"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	{ command -v cupsd >/dev/null && [ -e /usr/lib/cups/backend/cups-pdf ]; } || missing="$$missing cups cups-client printer-driver-cups-pdf"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && \

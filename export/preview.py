@@ -60,11 +60,13 @@ def product_preview(
     product: str,
     options: dict[str, Any] | None,
     width: int = 480,
+    label: photo_print.PhotoLabel | None = None,
 ) -> Image.Image:
     """The design on ``product`` as an RGBA picture ``width`` px wide.
 
     ``image`` and ``alpha`` are what an export takes (the painting and its people mask);
-    ``options`` are the product's (``normalize_options``: an unknown one is ``ExportError``).
+    ``options`` are the product's (``normalize_options``: an unknown one is ``ExportError``);
+    ``label`` is a photo print's label text, drawn as the print has it.
     """
     opts = normalize_options(product, options)
     if not MIN_WIDTH <= width <= MAX_WIDTH:
@@ -75,14 +77,18 @@ def product_preview(
     if product == "mug":
         return _mug(art, opts, width)
     if product == "photo":
-        return _photo(art, opts, width)
+        return _photo(art, opts, width, label)
     return _sticker(art, opts, width)
 
 
-def _photo(art: Artwork, opts: dict[str, Any], width: int) -> Image.Image:
-    """The photo print's page (``photo_print.render``: its border and frame) lying on the
-    backdrop with a soft shadow, as large as fits a 1.2:1 panel."""
-    page = Image.fromarray(photo_print.render(art, opts))
+def _photo(
+    art: Artwork, opts: dict[str, Any], width: int, label: photo_print.PhotoLabel | None
+) -> Image.Image:
+    """The photo print's page (``photo_print.render``: its border, frame and label) lying
+    on the backdrop with a soft shadow, as large as fits a 1.2:1 panel."""
+    aspect = art.size[0] / art.size[1]
+    lines = photo_print.label_lines(label or photo_print.PhotoLabel(), opts, aspect)
+    page = Image.fromarray(photo_print.draw_label(photo_print.render(art, opts), lines))
     height = round(width * 1.2)
     scale = min(0.86 * width / page.width, 0.86 * height / page.height)
     size = (round(page.width * scale), round(page.height * scale))

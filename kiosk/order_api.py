@@ -27,6 +27,7 @@ from kiosk.errors import ApiError, not_found
 from kiosk.keys import EXPORT_POOL, LINKS, SETTINGS, STORE
 from kiosk.links import Links
 from kiosk.orders import ON_SITE, PRODUCT_TITLES, preview_png
+from kiosk.printing.label import photo_label
 from kiosk.printing.spooler import PRINTER
 from kiosk.queue import manager
 from kiosk.security import read_json
@@ -147,6 +148,7 @@ async def _draw_preview(
     sources: dict[str, Any],
     product: str,
     options: dict[str, Any],
+    label: tuple[str, ...] = (),
 ) -> bytes:
     """The preview drawn in the export process, which reads the painting (and mask) from
     paths: local copies held, on the I/O pool, for as long as the drawing takes. A source
@@ -167,7 +169,7 @@ async def _draw_preview(
         source = await local(sources["source"])
         alpha = await local(sources["alpha"]) if sources["alpha"] else None
         return await request.config_dict[EXPORT_POOL].call(
-            preview_png, source, alpha, product, options, PREVIEW_WIDTH
+            preview_png, source, alpha, product, options, PREVIEW_WIDTH, label
         )
 
 
@@ -184,10 +186,15 @@ async def product_preview(request: web.Request) -> web.StreamResponse:
         raise not_found(f"capture {capture_id!r}")
     if sources["source"] is None:
         raise ApiError(409, "not_ready", order_book.NOT_YET)
+    label: tuple[str, ...] = ()
+    if product == ON_SITE:  # the photo print's label, as its print will have it
+        settings = request.config_dict[SETTINGS]
+        label = await run_db(request, photo_label, capture_id, settings)
     design = f"{sources['sha256']} {product} {sorted(options.items())} {PREVIEW_WIDTH}"
+    design += f" {list(label)}" if label else ""
     key = preview_key(capture_id, design)
     if await run_io(request, store.stat, key) is None:
-        png = await _draw_preview(request, store, sources, product, options)
+        png = await _draw_preview(request, store, sources, product, options, label)
         await run_io(request, functools.partial(store.put, key, png, sha256=sha256_bytes(png)))
     headers = {"Cache-Control": "private, max-age=3600"}
     return await respond(request, store, key, content_type="image/png", headers=headers)

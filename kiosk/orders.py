@@ -204,12 +204,18 @@ def _broken(pool: ProcessPoolExecutor) -> bool:
 
 
 def preview_png(
-    source: Path, alpha: Path | None, product: str, options: dict[str, Any], width: int
+    source: Path,
+    alpha: Path | None,
+    product: str,
+    options: dict[str, Any],
+    width: int,
+    label: tuple[str, ...] = (),
 ) -> bytes:
     """In the export process: the design drawn on the product (``export.preview``), as PNG."""
     from PIL import Image
 
     from export import preview
+    from export.photo_print import PhotoLabel
     from render.images import load_image
 
     image = load_image(source)
@@ -217,7 +223,9 @@ def preview_png(
     if alpha is not None:
         with Image.open(alpha) as stored:
             mask = stored.convert("L").resize(image.size, Image.Resampling.BILINEAR)
-    drawn = preview.product_preview(image, mask, product, options, width=width)
+    drawn = preview.product_preview(
+        image, mask, product, options, width=width, label=PhotoLabel(*label) if label else None
+    )
     buffer = io.BytesIO()
     drawn.save(buffer, "PNG", optimize=False, compress_level=3)
     return buffer.getvalue()

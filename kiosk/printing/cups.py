@@ -46,7 +46,7 @@ REASON_WORDS = {
     "cover-open": "the cover is open",
     "offline": "offline",
     "offline-report": "offline",
-    "paused": "stopped by the operator",
+    "paused": "paused in CUPS",
     "connecting-to-device": "connecting to the printer",
     "shutdown": "shut down",
     "timed-out": "not answering",

@@ -1,9 +1,11 @@
 """What a photo print's label says: the painting it was made after, the event, the day.
 
 Read by the print job in the worker (``kiosk.queue.print_job``) when it makes a photo
-order's files: the style's title and artist (``render.styles``), the event's name as the
-operator set it (``kiosk.event_settings``, else the ``event_name`` setting) and the day the
-guest posed, in the booth's local time.
+order's files, and by the guest API for the photo print's preview: the style's title and
+artist (``render.styles``), the event's name as the operator set it
+(``kiosk.event_settings``, else the ``event_name`` setting) and the day the guest posed, in
+the booth's local time. Plain strings, in ``export.photo_print.PhotoLabel``'s order: the
+server never imports ``export.photo_print`` (it draws with OpenCV).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from db.models import Capture
-from export.photo_print import PhotoLabel
 from kiosk import event_settings
 from kiosk.config import Settings
 from render.styles import STYLES
@@ -25,16 +26,19 @@ def day_words(moment: datetime) -> str:
     return f"{local.day} {local:%b %Y}"
 
 
-def photo_label(session: Session, capture_id: str, settings: Settings | None) -> PhotoLabel:
+Label = tuple[str, str, str, str]  # title, artist, event, date
+
+
+def photo_label(session: Session, capture_id: str, settings: Settings | None) -> Label:
     """The label of a capture's photo print (fields it has no value for stay empty)."""
     capture = session.get(Capture, capture_id)
     if capture is None:
-        return PhotoLabel()
+        return "", "", "", ""
     preset = STYLES.get(capture.style)
     event = event_settings.load(session, settings)["event_name"] if settings else ""
-    return PhotoLabel(
-        title=preset.title if preset else capture.style.replace("_", " ").title(),
-        artist=preset.artist if preset and preset.artist != "unknown artist" else "",
-        event=event,
-        date=day_words(capture.created_at),
+    return (
+        preset.title if preset else capture.style.replace("_", " ").title(),
+        preset.artist if preset and preset.artist != "unknown artist" else "",
+        event,
+        day_words(capture.created_at),
     )

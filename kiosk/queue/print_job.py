@@ -169,9 +169,10 @@ def _make_files(
         try:
             label = None
             if product == "photo":  # the label names the painting, the event and the day
+                from export.photo_print import PhotoLabel
                 from kiosk.printing.label import photo_label
 
-                label = ctx.db(photo_label, capture_id, ctx.settings)
+                label = PhotoLabel(*ctx.db(photo_label, capture_id, ctx.settings))
             export = record_export(
                 ctx.sessions,
                 master,

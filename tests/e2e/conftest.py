@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, sync_playwright
 from kiosk.config import Settings, load_settings
 from render.models import ModelStore
 from tests.support.browser import launch
+from tests.support.cups import CupsServer, CupsUnavailable, cups_server
 from tests.support.tiers import settings, shared_data_kit  # noqa: F401  (the tier's fixtures)
 
 
@@ -39,3 +40,18 @@ def browser() -> Iterator[Browser]:
         chromium = launch(playwright, "--use-fake-ui-for-media-stream")
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def cups_pdf() -> Iterator[CupsServer]:
+    """A private CUPS server with the cups-pdf queue ``booth-pdf`` (tests/support/cups.py),
+    installed with apt when missing; the tests skip, saying why, only when apt cannot."""
+    try:
+        server = cups_server()
+        started = server.__enter__()
+    except CupsUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield started
+    finally:
+        server.__exit__(None, None, None)

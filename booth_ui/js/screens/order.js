@@ -12,6 +12,7 @@ const PRODUCT_ICONS = {
   tee: ["M8 3l-5 3 2 4 3-1.5V21h8V8.5L19 10l2-4-5-3c-.5 1.5-2 2.5-4 2.5S8.5 4.5 8 3z"],
   sticker: ["M4 4h16v9l-7 7H4z", "M13 20v-7h7"],
   mug: ["M4 6h12v11a3 3 0 0 1-3 3H7a3 3 0 0 1-3-3z", "M16 9h2a3 3 0 0 1 0 6h-2"],
+  photo: ["M3 5h18v14H3z", "M6 15l4-4 3 3 2-2 3 3"],
 };
 const FALLBACK_ICON = ["M5 7h14v13H5z", "M9 7a3 3 0 0 1 6 0"];
 
@@ -111,6 +112,11 @@ export function orderStates(booth) {
     return drafts[name];
   }
 
+  /** Copies of a product printed at the booth (the photo print: 1 to its copies_max), kept
+   * beside the drafts (not an option: the order's quantity). */
+  const copiesKey = (name) => `${name}.copies`;
+  const copiesOf = (name) => booth.session.drafts[copiesKey(name)] ?? 1;
+
   const current = () => {
     const product = productOf(booth.session.product) ?? products()[0];
     return { product, options: draftOf(product.name) };
@@ -197,7 +203,37 @@ export function orderStates(booth) {
       row.setAttribute("aria-labelledby", name.id);
       return el("div", { class: "option", dataset: { option } }, name, row);
     });
+    if (product.copies_max > 1) groups.push(copiesGroup(product, signal));
     $("#option-groups").replaceChildren(...groups);
+  }
+
+  function copiesGroup(product, signal) {
+    const row = el("div", { class: "choices-row", role: "radiogroup" });
+    for (let count = 1; count <= product.copies_max; count += 1) {
+      const chip = el(
+        "button",
+        {
+          class: "choice",
+          type: "button",
+          role: "radio",
+          dataset: { option: "copies", value: String(count) },
+          "aria-pressed": String(copiesOf(product.name) === count),
+        },
+        String(count),
+      );
+      chip.addEventListener(
+        "click",
+        () => {
+          booth.session.drafts[copiesKey(product.name)] = count;
+          pressed(row, chip);
+        },
+        { signal },
+      );
+      row.append(chip);
+    }
+    const name = el("span", { class: "option-name", id: "option-copies" }, optionName("copies"));
+    row.setAttribute("aria-labelledby", name.id);
+    return el("div", { class: "option", dataset: { option: "copies" } }, name, row);
   }
 
   const order = {
@@ -228,7 +264,7 @@ export function orderStates(booth) {
       const rows = [
         [t("order.product"), productName(product)],
         ...Object.entries(options).map(([option, value]) => [optionName(option), choiceName(option, value)]),
-        [t("order.quantity"), "1"],
+        [product.copies_max ? optionName("copies") : t("order.quantity"), String(copiesOf(product.name))],
       ];
       $("#order-summary").replaceChildren(
         ...rows.map(([name, value]) => el("div", {}, el("dt", {}, name), el("dd", {}, value))),
@@ -247,7 +283,8 @@ export function orderStates(booth) {
           note.textContent = t("order.sending");
           let placed;
           try {
-            placed = await placeOrder(booth.session.capture.capture_id, product.name, { ...options });
+            const quantity = copiesOf(product.name);
+            placed = await placeOrder(booth.session.capture.capture_id, product.name, { ...options }, quantity);
           } catch (error) {
             if (signal.aborted) return;
             button.disabled = false; // the same choice may be sent again
@@ -272,7 +309,13 @@ export function orderStates(booth) {
       title.textContent = t("order.done_title");
       hint.textContent = describeOrder(product, placed.options);
       $("#ticket-number").textContent = placed.number;
-      $("#ticket-note").textContent = t("order.painting_note", { product: productName(product) });
+      // A photo print comes out of the booth's printer: queued, or (printer stopped, missing
+      // or off) the host hands it over; the server says which, without waiting on CUPS.
+      const note = placed.print_note
+        ? t(`order.print_${placed.print_note}`)
+        : t("order.painting_note", { product: productName(product) });
+      $("#ticket-note").textContent = note;
+      screen.dataset.printNote = placed.print_note ?? "";
       $("#ticket-qr").src = booth.session.job?.qr_url ?? "";
       $("#order-another").addEventListener("click", () => booth.machine.go("order"), { signal });
       $("#order-finish").addEventListener("click", () => booth.machine.go("attract"), { signal });

@@ -22,12 +22,15 @@ const TRANSITIONS = {
   scene: ["camera", "style", "attract"],
   camera: ["review", "scene", "attract"],
   review: ["render", "camera", "attract"],
-  render: ["result", "attract"],
+  render: ["finishing", "result", "attract"],
+  // The fast picture with the panel while the HQ painting is still being made: the guest may
+  // leave (attract: the painting goes on in the queue), order, or stay until it is done.
+  finishing: ["result", "style", "attract", "order"],
   result: ["style", "attract", "order"],
-  order: ["confirm", "result", "attract"],
+  order: ["confirm", "finishing", "result", "attract"],
   confirm: ["ordered", "order", "attract"],
   ordered: ["order", "attract"],
-  failsafe: ["boot", "attract", "style", "scene", "camera", "review", "render", "result"],
+  failsafe: ["boot", "attract", "style", "scene", "camera", "review", "render", "finishing", "result"],
 };
 const CAMERA_STATES = new Set(["camera", "review"]);
 const IDLE_WARNING_S = 10;
@@ -81,7 +84,7 @@ function createBooth() {
   };
   booth.newSession();
 
-  const { render, result } = artStates(booth);
+  const { render, finishing, result } = artStates(booth);
   const { order, confirm, ordered } = orderStates(booth);
   const states = {
     boot: {
@@ -109,8 +112,10 @@ function createBooth() {
     camera: cameraState(booth),
     review: reviewState(booth),
     render,
+    finishing,
     result,
-    order,
+    // Back from ordering: to the panel as the painting now is (still being finished, or done).
+    order: { ...order, back: () => (booth.session.job?.status === "done" ? "result" : "finishing") },
     confirm,
     ordered,
     failsafe: failsafeState(booth),
@@ -136,7 +141,8 @@ function createBooth() {
 
   const back = $("#back");
   back.addEventListener("click", () => {
-    const target = states[booth.machine.current]?.back;
+    const wanted = states[booth.machine.current]?.back;
+    const target = typeof wanted === "function" ? wanted() : wanted;
     if (target) booth.machine.go(target);
   });
 

@@ -311,7 +311,9 @@ async def download_page(request: web.Request) -> web.Response:
     else:
         body = painting_html(view, links, token)
     status = ""
-    if ordering:
+    if ordering and view["painting_now"]:
+        status = "Your order is made from your painting once it is finished."
+    elif ordering:
         status = "Your order is being painted at print size; this page updates by itself."
     body += (
         f'<section id="live"><p class="note status">{status}</p>'

@@ -29,6 +29,7 @@ AREAS = {
     "print": "benchmarks.bench_print",
     "queue": "benchmarks.bench_queue",
     "fleet": "benchmarks.bench_fleet",
+    "occupancy": "benchmarks.bench_occupancy",
 }
 
 

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import PORTRAIT, RENDER_TIMEOUT_MS, SHOTS, BoothServer, Guest
 from tests.support.paths import PEOPLE
+from tests.support.qr import phone_link
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -208,7 +209,7 @@ def test_a_guest_orders_a_tee_and_follows_it_on_the_phone(booth: str, browser: B
         assert order["quantity"] == 1
 
         # The phone page: the event's name, the order and its status in words, live.
-        phone.goto(page.evaluate("() => booth.session.job.download_url"))
+        phone.goto(phone_link(page.evaluate("() => booth.session.job.download_url"), booth))
         assert phone.locator("h1").inner_text() == EVENT
         item = phone.locator(f'.order[data-number="{number}"]')
         expect(item.locator(".product")).to_have_text(

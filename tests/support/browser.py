@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize
 
 from kiosk.app import create_app
 from kiosk.config import Settings
@@ -19,8 +19,8 @@ from tests.support.paths import ARTIFACTS
 from tests.support.processes import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
-PORTRAIT = {"width": 1080, "height": 1920}
-LANDSCAPE = {"width": 1920, "height": 1080}
+PORTRAIT: ViewportSize = {"width": 1080, "height": 1920}
+LANDSCAPE: ViewportSize = {"width": 1920, "height": 1080}
 SHOTS = ARTIFACTS / "browser"
 RENDER_TIMEOUT_MS = 150_000
 
@@ -79,7 +79,7 @@ def launch(playwright, *args: str) -> Browser:
     )
 
 
-def csp_violation(message, errors: list[str]) -> None:  # type: ignore[no-untyped-def]
+def csp_violation(message: ConsoleMessage, errors: list[str]) -> None:
     """Chromium reports what the Content-Security-Policy blocked as a console error."""
     if message.type == "error" and "Content Security Policy" in message.text:
         errors.append(message.text)
@@ -88,7 +88,7 @@ def csp_violation(message, errors: list[str]) -> None:  # type: ignore[no-untype
 class Guest:
     """A page plus the habits of the test: wait for states, screenshot in both orientations."""
 
-    def __init__(self, browser: Browser, url: str, flow: str, viewport: dict[str, int]) -> None:
+    def __init__(self, browser: Browser, url: str, flow: str, viewport: ViewportSize) -> None:
         self.page: Page = browser.new_page(viewport=viewport)
         self.viewport = viewport
         self.flow = flow
@@ -110,7 +110,9 @@ class Guest:
     def shot(self, name: str, *, both: bool = True) -> None:
         """Screenshot the page in portrait and landscape (or, not `both`, at once as it is)."""
         self.step += 1
-        views = [("portrait", PORTRAIT), ("landscape", LANDSCAPE)] if both else [("", None)]
+        views: list[tuple[str, ViewportSize | None]] = (
+            [("portrait", PORTRAIT), ("landscape", LANDSCAPE)] if both else [("", None)]
+        )
         for orientation, viewport in views:
             if viewport is not None:
                 self.page.set_viewport_size(viewport)

@@ -9,6 +9,7 @@ then OpenCV's second detector before it calls the code unreadable.
 from __future__ import annotations
 
 import io
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -30,3 +31,14 @@ def decode_qr(png: bytes) -> str:
         if text:
             return text
     return ""
+
+
+def phone_link(link: str, booth: str) -> str:
+    """The phone page of a QR code's ``link``, as this test reaches it: the link must be a
+    phone page (``/d/…``) on the booth's port at an address phones reach, never loopback
+    (``kiosk.network``), while the test's server listens on loopback only, so the page is
+    fetched at ``booth`` (its loopback URL) with the link's path."""
+    parts, served = urlsplit(link), urlsplit(booth)
+    assert parts.path.startswith("/d/") and parts.port == served.port, link
+    assert parts.hostname and not parts.hostname.startswith("127."), link
+    return f"{booth}{parts.path}"

@@ -24,7 +24,15 @@ from db.models import Job, Lane, Order, OrderEvent, OrderStatus
 from db.session import make_engine, make_sessionmaker
 from kiosk.config import Settings
 from tests.e2e.test_browser_booth import write_y4m
-from tests.support.browser import PORTRAIT, RENDER_TIMEOUT_MS, SHOTS, BoothServer, Guest, launch
+from tests.support.browser import (
+    LANDSCAPE,
+    PORTRAIT,
+    RENDER_TIMEOUT_MS,
+    SHOTS,
+    BoothServer,
+    Guest,
+    launch,
+)
 from tests.support.paths import PEOPLE
 from tests.support.qr import decode_qr, phone_link
 
@@ -137,6 +145,12 @@ def test_a_guest_leaves_after_the_fast_picture(server: BoothServer, camera: Brow
     assert page.locator("#orders .order").count() >= 3
     expect(page.locator("#done")).to_be_visible()
     guest.shot("finishing")
+    for viewport in (PORTRAIT, LANDSCAPE):  # the way out is on screen in both orientations
+        page.set_viewport_size(viewport)
+        guest.settle()
+        box = page.locator("#done").bounding_box()
+        assert box and box["y"] + box["height"] <= viewport["height"], (viewport, box)
+    page.set_viewport_size(guest.viewport)
 
     # The phone page, opened before the final: the newest picture and the progress.
     phone = camera.new_page(viewport=PHONE)

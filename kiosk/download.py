@@ -58,7 +58,7 @@ LIVE_KINDS = (ResultKind.FINAL, ResultKind.PREVIEW, ResultKind.FAST)
 # The page's look, kept as a stylesheet of its own and written into the page: an inline
 # <style> the CSP allows by its hash (kiosk.security), so the first paint needs no second request.
 UI = Path(__file__).resolve().parent.parent / "booth_ui"
-STYLE = (UI / "palette.css").read_text() + (UI / "phone.css").read_text()  # palette first
+STYLE = "".join((UI / name).read_text() for name in ("palette.css", "fonts.css", "phone.css"))
 PAGE = (
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -133,13 +133,7 @@ def test_the_gallery_follows_the_guests_and_the_operator(booth: str, browser: Br
     # the front of it without a reload, marked as just painted.
     guest = Guest(browser, booth, "gallery-guest", PORTRAIT)
     page = guest.page
-    page.click("#start")
-    guest.wait_state("style")
-    guest.pick("starry_night", "own")
-    page.set_input_files("#upload-input", PEOPLE / "seaside.jpg")
-    guest.wait_state("review")
-    page.click("#use")
-    guest.wait_state("result", timeout=RENDER_TIMEOUT_MS)
+    guest.upload_to_result(PEOPLE / "seaside.jpg")
     capture_id = page.evaluate("() => booth.session.capture.capture_id")
     expect(gallery.locator(".slide.is-current .slide-title")).to_have_text(
         "The Starry Night", timeout=15_000

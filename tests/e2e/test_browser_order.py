@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import PORTRAIT, RENDER_TIMEOUT_MS, SHOTS, BoothServer, Guest
+from tests.support.browser import PORTRAIT, SHOTS, BoothServer, Guest
 from tests.support.paths import PEOPLE
 from tests.support.qr import phone_link
 
@@ -105,21 +105,10 @@ def summary(page: Page) -> dict[str, str]:
     }
 
 
-def to_result(guest: Guest) -> None:
-    page = guest.page
-    page.click("#start")
-    guest.wait_state("style")
-    guest.pick("starry_night", "own")
-    page.set_input_files("#upload-input", PEOPLE / "seaside.jpg")
-    guest.wait_state("review")
-    page.click("#use")
-    guest.wait_state("result", timeout=RENDER_TIMEOUT_MS)
-
-
 def test_a_guest_orders_a_tee_and_follows_it_on_the_phone(booth: str, browser: Browser) -> None:
     guest = Guest(browser, booth, "order", PORTRAIT)
     page = guest.page
-    to_result(guest)
+    guest.upload_to_result(PEOPLE / "seaside.jpg")
     capture_id = page.evaluate("() => booth.session.capture.capture_id")
 
     # The product: the T-shirt with its options as big choices, defaults picked, its preview.

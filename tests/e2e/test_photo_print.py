@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect
 from pypdf import PdfReader
 
 from export.specs import photo_frame_in
-from tests.support.browser import LANDSCAPE, PORTRAIT, RENDER_TIMEOUT_MS, SHOTS, BoothServer, Guest
+from tests.support.browser import LANDSCAPE, PORTRAIT, SHOTS, BoothServer, Guest
 from tests.support.cups import CupsServer
 from tests.support.paths import PEOPLE
 
@@ -53,17 +53,6 @@ def booth(module_settings, cups_pdf: CupsServer) -> Iterator[dict]:
     )
     with BoothServer(settings) as server:
         yield {"url": server.url, "cups": cups_pdf}
-
-
-def to_result(guest: Guest) -> None:
-    page = guest.page
-    page.click("#start")
-    guest.wait_state("style")
-    guest.pick("starry_night", "own")
-    page.set_input_files("#upload-input", PEOPLE / "seaside.jpg")
-    guest.wait_state("review")
-    page.click("#use")
-    guest.wait_state("result", timeout=RENDER_TIMEOUT_MS)
 
 
 def order_photo(guest: Guest, copies: int) -> str:
@@ -129,7 +118,7 @@ def test_photo_prints_come_out_of_cups_and_a_stopped_printer_never_stops_a_guest
     before = len(printer.pdfs())
     guest = Guest(browser, url, "photo", PORTRAIT)
     page = guest.page
-    to_result(guest)
+    guest.upload_to_result(PEOPLE / "seaside.jpg")
     assert page.locator('.order[data-product="photo"]').count() == 1  # a printer is set
     final_url = page.evaluate("() => booth.session.job.final_url")
     painting = Image.open(io.BytesIO(page.request.get(f"{url}{final_url}").body())).convert("RGB")

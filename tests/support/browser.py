@@ -130,6 +130,19 @@ class Guest:
         self.page.click(f'#scene-choices .card[data-name="{scene}"]')
         self.wait_state("camera")
 
+    def upload_to_result(
+        self, photo: Path, style: str = "starry_night", scene: str = "own"
+    ) -> None:
+        """From attract to the final painting the quick way: a painting, a scene, an uploaded
+        photo, "Use it!", then the painting appears and is finished."""
+        self.page.click("#start")
+        self.wait_state("style")
+        self.pick(style, scene)
+        self.page.set_input_files("#upload-input", photo)
+        self.wait_state("review")
+        self.page.click("#use")
+        self.wait_state("result", timeout=RENDER_TIMEOUT_MS)
+
     def close(self) -> None:
         self.page.close()
         assert not self.errors, f"uncaught errors in the page: {self.errors}"

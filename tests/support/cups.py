@@ -181,14 +181,23 @@ def cups_server() -> Iterator[CupsServer]:
             if process.poll() is not None:
                 error = process.stderr.read().decode(errors="replace") if process.stderr else ""
                 raise RuntimeError(f"cupsd stopped at once: {error}\n{server.log()}")
+            # `lpstat -r` exits 0 whether or not the scheduler answers (seen on a fresh
+            # install: "scheduler is not running", then lpadmin could not connect), so the
+            # words decide; and the queue is added with the same patience.
             try:
-                server.tool("lpstat", "-r")
-                break
+                if "scheduler is running" in server.tool("lpstat", "-r"):
+                    server.tool(
+                        "lpadmin", "-p", QUEUE, "-E", "-v", f"cups-pdf:/{name}", "-P", str(PPD)
+                    )
+                    break
             except RuntimeError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.2)
-        server.tool("lpadmin", "-p", QUEUE, "-E", "-v", f"cups-pdf:/{name}", "-P", str(PPD))
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"cupsd did not answer in {START_TIMEOUT_S:.0f} s\n{server.log()}"
+                )
+            time.sleep(0.2)
         yield server
     finally:
         process.terminate()

@@ -36,6 +36,7 @@ from kiosk.errors import ApiError, not_found
 from kiosk.keys import LINKS, SETTINGS, STORE
 from kiosk.links import Links
 from kiosk.orders import PRODUCT_TITLES
+from kiosk.printing import book as prints
 from kiosk.security import query_limit, read_json
 from kiosk.storage import FileStore, MissingFile
 
@@ -176,9 +177,12 @@ def change(session: Session, number: str, action: str) -> Order | None:
     if action == "retry":
         return order_book.retry_order(session, order.number)
     target = OrderStatus.collected if action == "collected" else OrderStatus.printed
-    return order_book.mark(
+    marked = order_book.mark(
         session, order.number, target, REPRINT_NOTE if action == "reprint" else None
     )
+    if action == "reprint" and order.product == prints.PHOTO:  # on the booth's printer again
+        prints.reprint_order(session, order.id)
+    return marked
 
 
 def _changed_row(

@@ -171,6 +171,16 @@ def reprint(session: Session, print_id: str) -> Print | None:
     return again
 
 
+def reprint_order(session: Session, order_id: str) -> Print | None:
+    """The print desk's Reprint of a photo order: its last submission again (``reprint``), so
+    the desk's button and the print queue's send the same print to CUPS. None when the order
+    was never sent to CUPS (printed elsewhere): the desk's note is all there is to do."""
+    last = session.scalar(
+        select(Print).where(Print.order_id == order_id).order_by(Print.seq.desc()).limit(1)
+    )
+    return None if last is None else reprint(session, last.id)
+
+
 def reprint_id(session: Session, print_id: str) -> str | None:
     """``reprint``, answering the new row's id."""
     again = reprint(session, print_id)

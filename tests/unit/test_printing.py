@@ -294,3 +294,33 @@ async def test_the_guest_api_offers_photo_prints_only_with_a_printer(
     assert order["quantity"] == 3 and order["print_note"] == "ask_host"  # nobody at port 1
     tee = await client.post(url, json={"product": "tee"})
     assert (await tee.json())["order"]["print_note"] is None
+
+
+def test_the_print_desks_reprint_of_a_photo_order_sends_it_to_cups_again(db, settings) -> None:
+    """The desk's Reprint and the print queue's are one action for a photo print: the last
+    submission again, waiting for the spooler; for a tee it stays a note in the history."""
+    from kiosk.print_desk import change
+
+    order = photo_ready(db, settings, copies=1)
+    db(book.queue_ready, "photo")
+    [item] = db(book.to_send)
+    db(book.sent, item.print_id, cups.JobStatus(3, "pending", []))
+    db(book.update, item.print_id, cups.JobStatus(3, "completed", []))
+    db(change, order.number, "reprint")
+    rows = db(book.listing)
+    assert [(r["seq"], r["state"], r["copies"]) for r in rows] == [
+        (2, "waiting", 1),
+        (1, "completed", 1),
+    ]
+    [again] = db(book.to_send)
+    assert again.number == order.number and again.print_id != item.print_id
+
+    tee = place(db, painted_capture(db, settings, (400, 300)), "tee")
+
+    def printed(session) -> None:
+        for status in (OrderStatus.files_ready, OrderStatus.printed):
+            order_book.transition(session, order_book.by_number(session, tee["number"]), status)
+
+    db(printed)
+    db(change, tee["number"], "reprint")
+    assert len(db(book.listing)) == 2  # no print row for a tee
